@@ -1,0 +1,40 @@
+# Lagezentrum: `make demo` runs the system, `make test` passes the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup check test demo bench lock clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup check
+	$(BIN)/pytest -q
+
+demo: setup
+	$(BIN)/lagezentrum demo
+
+bench: setup
+	$(BIN)/lagezentrum bench engine
+
+# Re-pin every dependency after changing pyproject.toml.
+lock:
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/python -m pip install --quiet --upgrade pip
+	.lockvenv/bin/python -m pip install --quiet -e '.[dev]'
+	.lockvenv/bin/python -m pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+	rm -rf .lockvenv
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

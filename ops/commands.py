@@ -1,0 +1,1 @@
+"""Registers every CLI command module on :data:`ops.cli.app`."""
