@@ -45,8 +45,8 @@ def _polygon(rings: list[Any]) -> ShapelyPolygon:
 
 def from_shapely(geom: BaseGeometry) -> Geometry:
     """The GeoJSON geometry of a shapely Point, Polygon or MultiPolygon (2-D)."""
-    mapping = shapely.geometry.mapping(geom)
-    return msgspec.convert(mapping, Geometry)  # type: ignore[arg-type]
+    geometry: Geometry = msgspec.convert(shapely.geometry.mapping(geom), Geometry)
+    return geometry
 
 
 def _polygonal(geom: BaseGeometry) -> BaseGeometry:

@@ -96,7 +96,9 @@ class Alternate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     description: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
 
 
-class Report(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+class Report(
+    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True
+):
     """One report of one thread, as contract 1 defines it.
 
     Beyond the contract: ``message_id``/``references`` carry a feed's own message identity so the
@@ -176,13 +178,17 @@ class Report(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forb
 
 
 _FIELD_MESSAGE = re.compile(r"^(?P<field>[a-z_]+)\|(?P<reason>.*)$", re.DOTALL)
-_MSGSPEC_MESSAGE = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
+_MSGSPEC_MESSAGE = re.compile(
+    r"^(?P<reason>.*?)(?: - at `(?P<path>[^`]*)`(?: in `(?P<parent>[^`]*)`)?)?$", re.DOTALL
+)
 
 
 def _rejection(error: msgspec.MsgspecError) -> ReportInvalid:
     """Turn msgspec's message into (field, reason); the field is always a ``$.``-path."""
     match = _MSGSPEC_MESSAGE.match(str(error))
     reason, path = (match["reason"], match["path"] or "$") if match else (str(error), "$")
+    if match and match["parent"]:  # "at `key` in `$.metrics`": a mapping key is wrong
+        reason, path = f"{path}: {reason}", match["parent"]
     own = _FIELD_MESSAGE.match(reason)
     if own:  # raised by __post_init__ or a nested validator with our own "field|reason"
         prefix = "" if path == "$" else path + "."
@@ -192,7 +198,9 @@ def _rejection(error: msgspec.MsgspecError) -> ReportInvalid:
         return ReportInvalid(f"{path}.{missing}" if path != "$" else f"$.{missing}", "is required")
     if reason.startswith("Object contains unknown field"):
         unknown = reason.split("`")[1] if "`" in reason else "?"
-        return ReportInvalid(f"{path}.{unknown}" if path != "$" else f"$.{unknown}", "unknown field")
+        return ReportInvalid(
+            f"{path}.{unknown}" if path != "$" else f"$.{unknown}", "unknown field"
+        )
     if path == "$.category" and "regex" in reason:
         reason = f"must be 'family.detail' with family one of {', '.join(FAMILIES)}"
     return ReportInvalid(path, reason)
