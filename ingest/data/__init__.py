@@ -1,0 +1,1 @@
+"""Bundled data files (see NOTICE): loaded with importlib.resources."""
