@@ -1,0 +1,335 @@
+"""``lagezentrum bench live``: open-loop HTTP load with websocket clients watching the stream.
+
+Reports are POSTed one per request at a fixed rate (open loop: the schedule never waits for
+answers, so a slow server shows up as latency instead of a lower offered rate) over persistent
+HTTP/1.1 connections, while ``--clients`` websocket clients read the situation stream. Prints ONE
+JSON object: accept latency (POST sent → 202) and POST → delta latency (POST sent → the delta
+naming the report's thread arrives, measured on a first, middle and last client), p50/p99/p99.9,
+the sustained accept rate and the errors.
+
+Reports come from a fixed set of scenes in Rheinland-Pfalz, so most join an existing incident
+(as in a real large event) instead of opening one each; every report is a new thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Final
+from urllib.parse import urlsplit
+
+import msgspec
+import typer
+from websockets.asyncio.client import ClientConnection, connect
+
+from ops.cli import bench_app, fail
+
+CATEGORIES: Final = ("fire.building", "accident.traffic", "rescue.technical", "medical.emergency")
+SOURCES: Final = ("police", "fire", "health")
+SEVERITIES: Final = ("minor", "moderate", "severe")
+# Rheinland-Pfalz, roughly
+LON: Final = (6.2, 8.4)
+LAT: Final = (49.1, 50.8)
+# `lagezentrum serve` with this interpreter, whether or not the console script is on PATH.
+SERVE: Final = (sys.executable, "-c", "from ops.cli import main; main()", "serve")
+
+
+def percentiles(samples: list[float]) -> dict[str, float | int | None]:
+    if not samples:
+        return {"count": 0, "p50": None, "p99": None, "p99_9": None, "max": None}
+    ordered = sorted(samples)
+
+    def at(q: float) -> float:
+        return round(ordered[min(int(q * len(ordered)), len(ordered) - 1)] * 1000, 2)
+
+    return {
+        "count": len(ordered),
+        "p50": at(0.50),
+        "p99": at(0.99),
+        "p99_9": at(0.999),
+        "max": round(ordered[-1] * 1000, 2),
+    }
+
+
+class _Conn:
+    """One persistent HTTP/1.1 connection; requests on it are strictly sequential."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def post(self, head: bytes, body: bytes) -> int:
+        self.writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+        status_line = await self.reader.readuntil(b"\r\n")
+        status = int(status_line.split(b" ", 2)[1])
+        length = 0
+        while True:
+            line = await self.reader.readuntil(b"\r\n")
+            if line == b"\r\n":
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+
+@dataclass
+class _Stats:
+    sent: int = 0
+    accepted: int = 0
+    errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    accept: list[float] = field(default_factory=list)
+    schedule_lag: list[float] = field(default_factory=list)
+    sent_at: dict[str, float] = field(default_factory=dict)
+    pending: list[dict[str, float]] = field(default_factory=list)  # per measuring client
+    delta: list[float] = field(default_factory=list)
+    frames: int = 0
+    snapshots: int = 0
+
+    def error(self, kind: str) -> None:
+        self.errors += 1
+        self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
+
+
+class _Load:
+    def __init__(self, url: str, rate: float, duration: float, stats: _Stats, seed: int) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        self.rate, self.duration, self.stats = rate, duration, stats
+        self.random = random.Random(seed)
+        self.run = f"{os.getpid()}-{int(time.time())}"
+        self.idle: list[_Conn] = []
+        self.scenes = [
+            (self.random.uniform(*LON), self.random.uniform(*LAT))
+            for _ in range(max(int(rate * 2), 50))
+        ]
+        self.head = (
+            f"POST /api/v1/reports HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            "Content-Type: application/json\r\nContent-Length: "
+        ).encode()
+        self.encoder = msgspec.json.Encoder()
+
+    def report(self, index: int) -> tuple[str, bytes]:
+        lon, lat = self.random.choice(self.scenes)
+        source = SOURCES[index % len(SOURCES)]
+        source_id = f"bench-{self.run}-{index}"
+        body = {
+            "source": source,
+            "source_id": source_id,
+            "category": CATEGORIES[index % len(CATEGORIES)],
+            "severity": SEVERITIES[index % len(SEVERITIES)],
+            "observed_at": datetime.now(UTC).isoformat(),
+            "geometry": {
+                "type": "Point",
+                "coordinates": [
+                    round(lon + self.random.uniform(-0.0005, 0.0005), 6),
+                    round(lat + self.random.uniform(-0.0005, 0.0005), 6),
+                ],
+            },
+            "headline": f"bench report {index}",
+            "metrics": {"injured": index % 3},
+        }
+        return f"{source}:{source_id}", self.encoder.encode(body)
+
+    async def _conn(self) -> _Conn:
+        if self.idle:
+            return self.idle.pop()
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        return _Conn(reader, writer)
+
+    async def one(self, index: int, scheduled: float) -> None:
+        thread, body = self.report(index)
+        stats = self.stats
+        try:
+            conn = await self._conn()
+        except OSError as error:
+            stats.error(type(error).__name__)
+            return
+        started = time.perf_counter()
+        stats.schedule_lag.append(started - scheduled)
+        stats.sent += 1
+        stats.sent_at[thread] = started
+        for pending in stats.pending:
+            pending[thread] = started
+        try:
+            status = await conn.post(self.head, body)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as error:
+            stats.error(type(error).__name__)
+            conn.writer.close()
+            return
+        self.idle.append(conn)
+        if status == 202:
+            stats.accepted += 1
+            stats.accept.append(time.perf_counter() - started)
+        else:
+            stats.error(f"http_{status}")
+
+    async def drive(self) -> float:
+        tasks: set[asyncio.Task[None]] = set()
+        start = time.perf_counter()
+        total = int(self.rate * self.duration)
+        for index in range(total):
+            scheduled = start + index / self.rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(self.one(index, scheduled))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.wait(tasks, timeout=30)
+        elapsed = time.perf_counter() - start
+        for conn in self.idle:
+            conn.writer.close()
+        return elapsed
+
+
+_delta_decoder: Final = msgspec.json.Decoder()
+
+
+async def _watch(ws: ClientConnection, stats: _Stats, pending: dict[str, float] | None) -> None:
+    with contextlib.suppress(Exception):
+        while True:
+            frame = await ws.recv(decode=False)
+            stats.frames += 1
+            if pending is None:
+                if frame.startswith(b'{"type":"snapshot"'):
+                    stats.snapshots += 1
+                continue
+            now = time.perf_counter()
+            message = _delta_decoder.decode(frame)
+            if message.get("type") == "snapshot":
+                stats.snapshots += 1
+                continue
+            for change in message.get("changes", ()):
+                view = change.get("view") or {}
+                for thread in view.get("threads", ()):
+                    sent = pending.pop(thread, None)
+                    if sent is not None:
+                        stats.delta.append(now - sent)
+
+
+def _start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    command = [*SERVE, "--port", "0", "--data-dir", str(data_dir)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if "serving on" in line:
+            return process, line.split("serving on", 1)[1].split()[0]
+    process.kill()
+    raise RuntimeError("the server did not start (run `lagezentrum serve` to see why)")
+
+
+async def _wait_ready(url: str, timeout: float = 120.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=url) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get("/api/v1/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} did not become ready")
+
+
+async def run_bench(
+    url: str, *, rate: float, duration: float, clients: int, seed: int = 1
+) -> dict[str, Any]:
+    await _wait_ready(url)
+    stats = _Stats()
+    ws_url = url.replace("http://", "ws://", 1) + "/api/v1/situation/stream"
+    measuring = sorted({0, clients // 2, max(clients - 1, 0)}) if clients else []
+    sockets: list[ClientConnection] = []
+    watchers: list[asyncio.Task[None]] = []
+    for index in range(clients):
+        ws = await connect(ws_url, compression=None, max_size=None, open_timeout=30)
+        sockets.append(ws)
+        pending: dict[str, float] | None = None
+        if index in measuring:
+            pending = {}
+            stats.pending.append(pending)
+        watchers.append(asyncio.create_task(_watch(ws, stats, pending)))
+    load = _Load(url, rate, duration, stats, seed)
+    elapsed = await load.drive()
+    await asyncio.sleep(1.0)  # let the last deltas arrive
+    missing = sum(len(p) for p in stats.pending)
+    for task in watchers:
+        task.cancel()
+    for ws in sockets:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(), 2)
+    return {
+        "benchmark": "live",
+        "url": url,
+        "rate_target": rate,
+        "duration_s": round(elapsed, 2),
+        "clients": clients,
+        "sent": stats.sent,
+        "accepted": stats.accepted,
+        "errors": stats.errors,
+        "error_kinds": stats.error_kinds,
+        "sustained_rate": round(stats.accepted / elapsed, 1) if elapsed else 0.0,
+        "accept_latency_ms": percentiles(stats.accept),
+        "post_to_delta_ms": percentiles(stats.delta),
+        "post_to_delta_clients": len(measuring),
+        "deltas_missing": missing,
+        "send_schedule_lag_ms": percentiles(stats.schedule_lag),
+        "stream_frames": stats.frames,
+        "stream_snapshots": stats.snapshots,
+        "cpus": os.cpu_count(),
+    }
+
+
+@bench_app.command("live")
+def bench_live(
+    rate: Annotated[float, typer.Option(min=1, help="reports per second (open loop)")] = 1000,
+    duration: Annotated[float, typer.Option(min=1, help="seconds of load")] = 30,
+    clients: Annotated[int, typer.Option(min=0, help="websocket clients on the stream")] = 200,
+    url: Annotated[
+        str | None, typer.Option(help="a running server; default: start one on a temp data dir")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="random seed of the report generator")] = 1,
+) -> None:
+    """Live system benchmark: POST rate with websocket clients; prints one JSON object."""
+    process: subprocess.Popen[str] | None = None
+    temp: tempfile.TemporaryDirectory[str] | None = None
+    try:
+        if url is None:
+            temp = tempfile.TemporaryDirectory(prefix="lz-bench-")
+            process, url = _start_server(Path(temp.name) / "data")
+        result = asyncio.run(
+            run_bench(url, rate=rate, duration=duration, clients=clients, seed=seed)
+        )
+    except (RuntimeError, OSError) as error:
+        fail(f"bench live: {error}")
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if temp is not None:
+            temp.cleanup()
+    typer.echo(json.dumps(result))

@@ -1,0 +1,260 @@
+"""The FastAPI application of the embedded mode: :func:`create_app` and its lifespan.
+
+The lifespan opens the stores (one PostgreSQL pool shared by the report log, feed status and
+history; migrations applied on open), restores the runtime from its latest snapshot and starts
+it and the stream hub; shutdown stops accepting, closes the websockets, persists what the
+runtime still holds and closes the stores. Routes reach all of it through ``app.state``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+
+from fastapi import FastAPI, Query, Request, WebSocket
+
+from correlation.engine import Engine
+from correlation.rules import Rules
+from ingest.report import Report
+from ingest.store import (
+    Database,
+    MemoryFeedStatusStore,
+    MemoryReportLog,
+    PostgresFeedStatusStore,
+    PostgresReportLog,
+    StoreUnavailable,
+    is_postgres_url,
+)
+from ingest.store.port import Appended, FeedStatusStore, ReportLog
+from situation_api.history import HistoryStore, MemoryHistoryStore, PostgresHistoryStore
+from situation_api.ingest_routes import ingest_router
+from situation_api.problems import install_problem_handlers
+from situation_api.runtime import Clock, Runtime, RuntimeConfig, wall_clock
+from situation_api.services import Services
+from situation_api.settings import Settings
+from situation_api.situation_routes import health_router, situation_router
+from situation_api.stream import StreamHub
+
+log = logging.getLogger(__name__)
+
+API_VERSION: Final = "1.0.0"
+
+
+class _LateLog:
+    """The report log as the ingest router sees it: bound when the lifespan has opened it, so the
+    app (and its OpenAPI schema) can be built before any database exists."""
+
+    def __init__(self) -> None:
+        self.target: ReportLog | None = None
+
+    def _log(self) -> ReportLog:
+        if self.target is None:
+            raise StoreUnavailable("the report log is not open (starting or stopping)")
+        return self.target
+
+    async def append(self, items: Sequence[tuple[Report, bytes]]) -> list[Appended]:
+        return await self._log().append(items)
+
+    async def read(self, after: int, limit: int) -> list[Report]:
+        return await self._log().read(after, limit)
+
+    async def read_raw(self, offset: int) -> bytes | None:
+        return await self._log().read_raw(offset)
+
+    async def last_offset(self) -> int:
+        return await self._log().last_offset()
+
+    async def wait_for(self, after: int, timeout: float) -> bool:
+        return await self._log().wait_for(after, timeout)
+
+    async def close(self) -> None:
+        if self.target is not None:
+            await self.target.close()
+
+
+async def open_services(
+    settings: Settings,
+    url: str,
+    *,
+    clock: Clock = wall_clock,
+    runtime_config: RuntimeConfig | None = None,
+    stack: AsyncExitStack,
+) -> Services:
+    """Open the stores at ``url`` and start runtime and hub; ``stack`` closes them in reverse."""
+    report_log: ReportLog
+    feeds: FeedStatusStore
+    history: HistoryStore
+    if url.startswith("memory://"):
+        report_log, feeds, history = (
+            MemoryReportLog(),
+            MemoryFeedStatusStore(),
+            MemoryHistoryStore(),
+        )
+    elif is_postgres_url(url):
+        db = await Database.connect(url)
+        stack.push_async_callback(db.close)
+        report_log = await PostgresReportLog.open(db)
+        stack.push_async_callback(report_log.close)
+        feeds = await PostgresFeedStatusStore.open(db)
+        history = await PostgresHistoryStore.open(db)
+    else:
+        raise StoreUnavailable(f"unsupported database URL {url.partition('://')[0]!r}")
+    rules = Rules.load(settings.rules_file) if settings.rules_file else None
+    config = runtime_config or RuntimeConfig(
+        tick_seconds=settings.tick_seconds,
+        snapshot_interval=settings.snapshot_interval,
+        snapshot_changes=settings.snapshot_changes,
+    )
+    runtime = Runtime(
+        report_log,
+        history,
+        engine_factory=lambda: Engine(rules=rules),
+        restore=lambda data: Engine.restore(data, rules=rules),
+        clock=clock,
+        config=config,
+    )
+    await runtime.start()
+    stack.push_async_callback(runtime.stop)
+    hub = StreamHub(
+        runtime,
+        history_since=runtime.history_since,
+        queue_size=settings.stream_queue,
+        ring_size=settings.stream_ring,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        flush_seconds=settings.stream_flush_ms / 1000.0,
+    )
+    runtime.subscribe(hub.publish)
+    hub.start()
+    stack.push_async_callback(hub.close)
+    return Services(
+        settings=settings,
+        report_log=report_log,
+        history=history,
+        feeds=feeds,
+        runtime=runtime,
+        hub=hub,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database_url: str | None = None,
+    clock: Clock = wall_clock,
+    runtime_config: RuntimeConfig | None = None,
+) -> FastAPI:
+    """The API on the database at ``database_url`` (else ``settings.database_url``; the caller
+    starts an embedded server first when both are None, as ``lagezentrum serve`` does)."""
+    url = database_url or settings.database_url
+    if url is None:
+        raise ValueError("create_app needs a database URL (start the embedded server first)")
+    late_log = _LateLog()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            try:
+                services = await open_services(
+                    settings, url, clock=clock, runtime_config=runtime_config, stack=stack
+                )
+            except Exception as error:
+                # `lagezentrum serve` turns this into its one-line reason.
+                app.state.startup_error = f"{type(error).__name__}: {error}"
+                raise
+            late_log.target = services.report_log
+            app.state.services = services
+            log.info("situation API started", extra={"seq": services.runtime.seq})
+            try:
+                yield
+            finally:
+                services.closing = True
+                late_log.target = None
+        log.info("situation API stopped")
+
+    app = FastAPI(
+        title="Lagezentrum situation API",
+        version=API_VERSION,
+        description=(
+            "Reports in, live situation picture out (contract 3 of the design): REST under "
+            "`/api/v1`, the websocket stream at `/api/v1/situation/stream?since=SEQ`."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.services = None
+    install_problem_handlers(app)
+
+    def services_of(request: Request) -> Services:
+        services: Services | None = request.app.state.services
+        if services is None:
+            from situation_api.problems import ProblemError
+
+            raise ProblemError(503, "starting", kind="not-ready", title="Not ready")
+        return services
+
+    def maybe_services(request: Request) -> Services | None:
+        services: Services | None = request.app.state.services
+        return services
+
+    app.include_router(ingest_router(late_log, max_body_bytes=settings.max_body_bytes))
+    app.include_router(situation_router(services_of))
+    app.include_router(health_router(maybe_services))
+
+    @app.websocket("/api/v1/situation/stream")
+    async def situation_stream(
+        websocket: WebSocket,
+        since: Annotated[
+            int | None,
+            Query(ge=0, description="last seq the client has; only later changes are sent"),
+        ] = None,
+    ) -> None:
+        services: Services | None = websocket.app.state.services
+        if services is None or services.closing:
+            await websocket.close(1013, "starting or stopping")
+            return
+        await websocket.accept()
+        await services.hub.serve(websocket, since)
+
+    return app
+
+
+# -- structured logs ------------------------------------------------------------------------------
+
+_STANDARD: Final = frozenset(
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime"}
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and any ``extra=`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

@@ -1,0 +1,371 @@
+"""The in-process runner of the embedded mode: report log → engine → history → stream.
+
+One task owns the engine. It tails the log in offset order (woken by ``wait_for`` the moment a
+commit lands), feeds each report to the engine, publishes the resulting changes to the stream hub
+at once, then appends them to the history store and, every so often, saves a snapshot. The same
+task advances the engine clock on a periodic tick, so lifecycle timers fire with no new reports.
+
+Determinism across restarts. Before each report the engine clock is advanced to the report's
+``received_at``, which the log stores. Ticks in between only fire timers earlier than the next
+report would have fired them, in the same order and with the same seqs; so restoring a snapshot
+and re-processing the log after its offset derives exactly the changes the crashed process had
+derived (the history store keeps the first copy: it appends only above its stored head), and the
+stream's ``seq`` simply continues. The log is the source of truth: a crash between a commit and
+its processing loses nothing.
+
+Snapshots store ``RuntimeState`` (the log offset they cover + the engine's own snapshot) in the
+history store's opaque ``engine_state`` column, so the offset is saved atomically with the state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import msgspec
+
+from correlation.changes import Change, encode_change
+from correlation.engine import Engine
+from correlation.picture import Picture, picture_json
+from ingest.report import Report
+from ingest.store.port import ReportLog
+from situation_api import metrics
+from situation_api.history import HistoryStore, StoredChange
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Subscriber = Callable[[Sequence[tuple[int, bytes]]], None]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class RuntimeState(msgspec.Struct, frozen=True):
+    """What a snapshot stores: the engine state, the log offset it has consumed and, per thread
+    (``"source:source_id"``), the log offset of its latest version (for the incident details)."""
+
+    offset: int
+    engine: bytes
+    threads: dict[str, int] = {}
+    version: int = 1
+
+
+_state_encoder: Final = msgspec.msgpack.Encoder()
+_state_decoder: Final = msgspec.msgpack.Decoder(RuntimeState)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    tick_seconds: float = 1.0
+    snapshot_interval: float = 60.0
+    snapshot_changes: int = 5_000
+    batch: int = 1_000  # log entries read per round
+    retry_seconds: float = 1.0
+
+
+def apply_log(
+    engine: Engine, reports: Sequence[Report], threads: dict[str, int] | None = None
+) -> list[Change]:
+    """Feed log entries to the engine exactly as the runtime does; return the changes.
+
+    Every entry first advances the clock to its receipt time (see the module docstring); the
+    engine itself ignores reports of another status than its own. ``threads`` collects the
+    offset of each thread's latest version.
+    """
+    changes: list[Change] = []
+    for report in reports:
+        if report.received_at is not None:
+            changes.extend(engine.advance(report.received_at))
+        try:
+            changes.extend(engine.process(report))
+        except Exception:
+            # A report the engine cannot digest must not stop the picture for everyone; the
+            # same failure recurs on replay, so skipping it keeps replays identical.
+            metrics.RUNTIME_ERRORS.labels("engine").inc()
+            log.exception("engine failed on report at offset %s", report.offset)
+        if threads is not None and report.offset is not None:
+            threads[report.thread] = report.offset
+    return changes
+
+
+async def replay_log(
+    log_: ReportLog, *, engine: Engine | None = None, after: int = 0, batch: int = 5_000
+) -> tuple[Engine, int]:
+    """A fresh engine (or ``engine``) run over the log after ``after``: the reference picture."""
+    engine = engine if engine is not None else Engine()
+    offset = after
+    while True:
+        reports = await log_.read(offset, batch)
+        if not reports:
+            return engine, offset
+        apply_log(engine, reports)
+        offset = reports[-1].offset or offset + len(reports)
+
+
+class Runtime:
+    """Owns the engine; also the stream hub's :class:`~situation_api.stream.PictureSource`."""
+
+    def __init__(
+        self,
+        report_log: ReportLog,
+        history: HistoryStore,
+        *,
+        engine_factory: Callable[[], Engine] = Engine,
+        restore: Callable[[bytes], Engine] = Engine.restore,
+        clock: Clock = wall_clock,
+        config: RuntimeConfig | None = None,
+    ) -> None:
+        self._log = report_log
+        self._history = history
+        self._engine_factory = engine_factory
+        self._restore = restore
+        self._clock = clock
+        self._config = config or RuntimeConfig()
+        self._engine: Engine | None = None
+        self._subscribers: list[Subscriber] = []
+        self._task: asyncio.Task[None] | None = None
+        self._unpersisted: list[StoredChange] = []
+        self._persisted_seq = 0
+        self._snapshot_seq = 0
+        self._snapshot_offset = 0
+        self._last_snapshot = time.monotonic()
+        self._picture_cache: tuple[int, str | None, bytes] | None = None
+        self._threads: dict[str, int] = {}
+        self._progress = asyncio.Event()
+        self.offset = 0  # highest log offset processed
+        self.log_offset = 0  # highest log offset known to exist
+        self.ready = False  # caught up with the log as it was at start
+        self.started_offset = 0
+
+    # -- PictureSource ---------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the runtime has not been started")
+        return self._engine
+
+    @property
+    def seq(self) -> int:
+        return self.engine.seq
+
+    def picture(self) -> Picture:
+        return self.engine.picture()
+
+    def as_of(self) -> str | None:
+        return self.engine.as_of
+
+    def thread_offset(self, thread: str) -> int | None:
+        """Log offset of the latest version of thread ``"source:source_id"`` processed."""
+        return self._threads.get(thread)
+
+    def initial_picture(self) -> Picture:
+        """The picture of a fresh engine (every district at level 0)."""
+        return self._engine_factory().picture()
+
+    def picture_json(self) -> bytes:
+        """The live picture as canonical JSON, encoded once per (seq, as_of)."""
+        engine = self.engine
+        cached = self._picture_cache
+        if cached is None or cached[0] != engine.seq or cached[1] != engine.as_of:
+            picture = engine.picture()
+            self._picture_cache = cached = (picture.seq, picture.as_of, picture_json(picture))
+        return cached[2]
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    async def start(self) -> None:
+        """Restore from the latest snapshot, then tail the log in the background."""
+        await self._recover()
+        self._task = asyncio.create_task(self._run(), name="runtime")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._engine is not None:
+            with contextlib.suppress(Exception):
+                await self._persist()
+                if not self._unpersisted and self.engine.seq > self._snapshot_seq:
+                    await self._save_snapshot()
+
+    @property
+    def lag(self) -> int:
+        return max(self.log_offset - self.offset, 0)
+
+    async def wait_processed(self, offset: int, timeout: float) -> bool:
+        """Wait until the engine has processed the log up to ``offset``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.offset < offset:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
+        return True
+
+    async def history_since(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        stored = await self._history.since(after, limit)
+        return [(c.seq, c.payload) for c in stored]
+
+    # -- internals -------------------------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        snapshot = await self._history.latest_snapshot()
+        if snapshot is None:
+            self._engine = self._engine_factory()
+            self.offset = 0
+        else:
+            state = _state_decoder.decode(snapshot.state)
+            self._engine = self._restore(state.engine)
+            self.offset = state.offset
+            self._threads = dict(state.threads)
+            self._snapshot_seq = self._engine.seq
+            log.info(
+                "restored snapshot",
+                extra={"seq": self._engine.seq, "offset": state.offset},
+            )
+        self._snapshot_offset = self.offset
+        self._persisted_seq = await self._history.head()
+        self.log_offset = self.started_offset = await self._log.last_offset()
+        metrics.LOG_OFFSET.set(self.log_offset)
+        self._set_offset_metrics()
+        if self.offset >= self.log_offset:
+            self.ready = True
+
+    async def _run(self) -> None:
+        config = self._config
+        next_tick = time.monotonic() + config.tick_seconds
+        while True:
+            try:
+                reports = await self._log.read(self.offset, config.batch)
+                if reports:
+                    self._handle_reports(reports)
+                elif self.offset >= self.started_offset:
+                    self.ready = True
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + config.tick_seconds
+                    self._handle_tick()
+                    self.log_offset = max(await self._log.last_offset(), self.offset)
+                    self._set_offset_metrics()
+                await self._persist()
+                await self._maybe_snapshot()
+                if not reports:
+                    timeout = max(next_tick - time.monotonic(), 0.0)
+                    if timeout > 0 and await self._log.wait_for(self.offset, timeout):
+                        self.log_offset = max(self.log_offset, self.offset + 1)
+                        self._set_offset_metrics()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                metrics.RUNTIME_ERRORS.labels("loop").inc()
+                log.exception("runtime round failed; retrying")
+                await asyncio.sleep(config.retry_seconds)
+
+    def _handle_reports(self, reports: Sequence[Report]) -> None:
+        started = time.perf_counter()
+        changes = apply_log(self.engine, reports, self._threads)
+        last = reports[-1].offset
+        self.offset = last if last is not None else self.offset + len(reports)
+        self.log_offset = max(self.log_offset, self.offset)
+        self._emit(changes)
+        metrics.PROCESSING_LATENCY.observe(time.perf_counter() - started)
+        if self.ready:
+            now = datetime.now(UTC)
+            for report in reports:
+                if report.received_at is not None:
+                    metrics.POST_TO_DELTA.observe((now - report.received_at).total_seconds())
+        self._set_offset_metrics()
+        self._notify()
+
+    def _handle_tick(self) -> None:
+        self._emit(self.engine.advance(self._clock()))
+
+    def _emit(self, changes: Sequence[Change]) -> None:
+        if not changes:
+            return
+        encoded = [(change.seq, encode_change(change)) for change in changes]
+        for subscriber in self._subscribers:
+            try:
+                subscriber(encoded)
+            except Exception:
+                metrics.RUNTIME_ERRORS.labels("publish").inc()
+                log.exception("stream subscriber failed")
+        for change, (seq, payload) in zip(changes, encoded, strict=True):
+            metrics.CHANGES.labels(change.entity).inc()
+            if seq > self._persisted_seq:
+                self._unpersisted.append(
+                    StoredChange(
+                        seq=seq,
+                        at=change.at,
+                        kind=type(change).__name__,
+                        entity=change.entity,
+                        entity_id=change.id,
+                        payload=payload,
+                    )
+                )
+        metrics.ENGINE_SEQ.set(self.engine.seq)
+
+    async def _persist(self) -> None:
+        if not self._unpersisted:
+            return
+        pending = self._unpersisted
+        await self._history.append(pending)
+        self._persisted_seq = max(self._persisted_seq, pending[-1].seq)
+        self._unpersisted = self._unpersisted[len(pending) :]
+
+    async def _maybe_snapshot(self) -> None:
+        if self._unpersisted:
+            return  # a snapshot must never cover changes the history does not have yet
+        moved = self.engine.seq - self._snapshot_seq
+        if moved <= 0 and self.offset - self._snapshot_offset < self._config.batch * 10:
+            return
+        due = time.monotonic() - self._last_snapshot >= self._config.snapshot_interval
+        if moved >= self._config.snapshot_changes or due:
+            await self._save_snapshot()
+
+    async def _save_snapshot(self) -> None:
+        engine = self.engine
+        state = RuntimeState(offset=self.offset, engine=engine.snapshot(), threads=self._threads)
+        picture = engine.picture()
+        at = datetime.fromisoformat(picture.as_of) if picture.as_of else datetime.now(UTC)
+        await self._history.save_snapshot(
+            engine.seq, at, _state_encoder.encode(state), picture_json(picture)
+        )
+        self._snapshot_seq = engine.seq
+        self._snapshot_offset = self.offset
+        self._last_snapshot = time.monotonic()
+        metrics.SNAPSHOTS.inc()
+
+    def _set_offset_metrics(self) -> None:
+        metrics.PROCESSED_OFFSET.set(self.offset)
+        metrics.LOG_OFFSET.set(self.log_offset)
+        metrics.ENGINE_LAG.set(self.lag)
+
+    def _notify(self) -> None:
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+
+def runtime_info(runtime: Runtime) -> dict[str, Any]:
+    return {
+        "seq": runtime.seq,
+        "offset": runtime.offset,
+        "log_offset": runtime.log_offset,
+        "lag": runtime.lag,
+        "ready": runtime.ready,
+    }

@@ -1,0 +1,113 @@
+"""Configuration of the API process, read once at the edge (CLI or test) and passed down.
+
+Precedence, highest first: explicit values (command-line options) → ``LAGEZENTRUM_*`` environment
+variables → the TOML file given with ``--config`` → defaults. Unknown keys in the file are an
+error: a misspelt ``snapshot_interval`` must not silently fall back to the default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import platformdirs
+from pydantic import Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
+
+
+def default_data_dir() -> Path:
+    return platformdirs.user_data_path("lagezentrum", appauthor=False)
+
+
+class SettingsInvalid(ValueError):
+    """The configuration cannot be used; the message names the setting and the reason."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LAGEZENTRUM_", extra="forbid", frozen=True, validate_default=True
+    )
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = Field(
+        default=None, description="postgresql:// URL; None starts the embedded server"
+    )
+    rules_file: Path | None = Field(default=None, description="correlation rules (TOML)")
+    feeds_config: Path | None = Field(default=None, description="feed pollers (TOML)")
+    snapshot_interval: Annotated[float, Field(gt=0)] = Field(
+        default=60.0, description="seconds between engine snapshots (when there were changes)"
+    )
+    snapshot_changes: Annotated[int, Field(ge=1)] = Field(
+        default=5_000, description="changes after which a snapshot is taken at the latest"
+    )
+    heartbeat_seconds: Annotated[float, Field(gt=0)] = 15.0
+    tick_seconds: Annotated[float, Field(gt=0)] = Field(
+        default=1.0, description="how often the engine clock advances with no new reports"
+    )
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
+    stream_queue: Annotated[int, Field(ge=4)] = Field(
+        default=256, description="messages a websocket client may lag before it is resynced"
+    )
+    stream_ring: Annotated[int, Field(ge=16)] = Field(
+        default=20_000, description="recent changes kept in memory for reconnecting clients"
+    )
+    stream_flush_ms: Annotated[float, Field(ge=0)] = Field(
+        default=5.0, description="changes arriving within this window go out as one delta"
+    )
+    log_level: str = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from ``overrides`` (``None`` values ignored), the environment and ``config``."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        if config is None:
+            return Settings(**given)
+        if not config.is_file():
+            raise SettingsInvalid(f"config file {config} not found")
+        toml = config
+
+        class FromFile(Settings):
+            @classmethod
+            def settings_customise_sources(
+                cls,
+                settings_cls: type[BaseSettings],
+                init_settings: PydanticBaseSettingsSource,
+                env_settings: PydanticBaseSettingsSource,
+                dotenv_settings: PydanticBaseSettingsSource,
+                file_secret_settings: PydanticBaseSettingsSource,
+            ) -> tuple[PydanticBaseSettingsSource, ...]:
+                return (
+                    init_settings,
+                    env_settings,
+                    TomlConfigSettingsSource(settings_cls, toml_file=toml),
+                )
+
+        return Settings.model_validate(FromFile(**given).model_dump())
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise SettingsInvalid(f"{where}: {first['msg']}") from None
+    except (SettingsError, ValueError, OSError) as error:
+        if isinstance(error, SettingsInvalid):
+            raise
+        raise SettingsInvalid(f"config {config}: {error}") from None

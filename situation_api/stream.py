@@ -1,0 +1,313 @@
+"""The situation stream: one hub fans the engine's changes out to every websocket client.
+
+Protocol (contract 3): on connect a client gets ``{"type": "snapshot", "seq", "picture"}`` or, when
+it passes ``since`` and the changes after it are still known (in-memory ring, else the history
+store), only the missed changes as deltas; then ``{"type": "delta", "seq", "changes"}`` with
+strictly increasing ``seq`` (the seq of the delta's last change; every change carries its own) and
+``{"type": "heartbeat", "seq", "as_of"}`` every few seconds.
+
+Why it never slows down: :meth:`StreamHub.publish` runs in the runtime and only appends to the
+ring; fan-out encodes each message ONCE and puts the same ``str`` into every client's bounded
+deque without awaiting. Each client has its own sender task that blocks on its own socket. When a
+client's deque is full it is emptied and replaced by a resync marker: the client gets a fresh
+snapshot when its socket drains again, and deltas already covered by that snapshot are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from situation_api import metrics
+
+log = logging.getLogger(__name__)
+
+# A client that missed more than this catches up with a snapshot rather than a replay.
+MAX_CATCH_UP: Final = 50_000
+CHUNK: Final = 2_000  # changes per catch-up delta message
+
+
+class PictureSource(Protocol):
+    """What the hub needs from the runtime: the live picture, consistent with published seqs."""
+
+    @property
+    def seq(self) -> int: ...
+
+    def as_of(self) -> str | None: ...
+
+    def picture_json(self) -> bytes: ...
+
+
+HistorySince = Callable[[int, int], Awaitable[Sequence[tuple[int, bytes]]]]
+"""``(after_seq, limit) -> [(seq, encoded change)]`` in seq order, from the history store."""
+
+
+@dataclass(slots=True)
+class _Message:
+    seq: int
+    text: str
+    kind: str  # "delta" | "heartbeat" | "resync"
+
+
+_RESYNC: Final = _Message(-1, "", "resync")
+
+
+@dataclass(eq=False)
+class _Client:
+    limit: int
+    last: int = -1  # seq of the last change this client has (or that its snapshot covers)
+    queue: deque[_Message] = field(default_factory=deque)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    resyncing: bool = False
+
+    def offer(self, message: _Message) -> bool:
+        """Queue without waiting; on overflow drop everything for a snapshot. True = resynced."""
+        if self.resyncing:
+            return False  # the coming snapshot covers this message
+        if len(self.queue) >= self.limit:
+            self.queue.clear()
+            self.queue.append(_RESYNC)
+            self.resyncing = True
+            self.ready.set()
+            return True
+        self.queue.append(message)
+        self.ready.set()
+        return False
+
+
+def delta_text(changes: Sequence[tuple[int, bytes]]) -> str:
+    """One delta message for changes in seq order (its seq is the last change's)."""
+    body = b",".join(encoded for _, encoded in changes).decode()
+    return f'{{"type":"delta","seq":{changes[-1][0]},"changes":[{body}]}}'
+
+
+class StreamHub:
+    def __init__(
+        self,
+        source: PictureSource,
+        *,
+        history_since: HistorySince | None = None,
+        queue_size: int = 256,
+        ring_size: int = 20_000,
+        heartbeat_seconds: float = 15.0,
+        flush_seconds: float = 0.005,
+    ) -> None:
+        self._source = source
+        self._history_since = history_since
+        self._queue_size = queue_size
+        self._ring_size = ring_size
+        self._heartbeat_seconds = heartbeat_seconds
+        self._flush_seconds = flush_seconds
+        self._ring_seqs: list[int] = []
+        self._ring: list[bytes] = []
+        self._pending: list[tuple[int, bytes]] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
+        self._clients: set[_Client] = set()
+        self._sockets: dict[_Client, WebSocket] = {}
+        self._snapshot_cache: tuple[int, str | None, str] | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.published_seq = source.seq
+        # publish listeners run synchronously after every flush (the bench/tests use them)
+        self.on_flush: list[Callable[[int], None]] = []
+
+    # -- runtime side ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.published_seq = self._source.seq
+        if self._heartbeat_task is None:
+            self._heartbeat_task = asyncio.create_task(self._heartbeats(), name="stream-heartbeat")
+
+    def publish(self, changes: Sequence[tuple[int, bytes]]) -> None:
+        """Take ``(seq, encoded change)`` pairs in seq order; never blocks."""
+        if not changes:
+            return
+        for seq, encoded in changes:
+            self._ring_seqs.append(seq)
+            self._ring.append(encoded)
+        if len(self._ring) > 2 * self._ring_size:
+            cut = len(self._ring) - self._ring_size
+            del self._ring_seqs[:cut]
+            del self._ring[:cut]
+        self.published_seq = changes[-1][0]
+        self._pending.extend(changes)
+        if self._flush_handle is not None:
+            return
+        wait = self._last_flush + self._flush_seconds - time.monotonic()
+        if wait <= 0 or not self._clients:
+            self.flush()
+        else:
+            self._flush_handle = asyncio.get_running_loop().call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        self._flush_handle = None
+        self._last_flush = time.monotonic()
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        if self._clients:
+            message = _Message(pending[-1][0], delta_text(pending), "delta")
+            self._fan_out(message)
+            metrics.STREAM_MESSAGES.labels("delta").inc()
+        for listener in self.on_flush:
+            listener(pending[-1][0])
+
+    def _fan_out(self, message: _Message) -> None:
+        resynced = 0
+        for client in self._clients:
+            resynced += client.offer(message)
+        if resynced:
+            metrics.STREAM_RESYNCS.inc(resynced)
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_seconds)
+            if self._clients:
+                self._fan_out(_Message(self.published_seq, self._heartbeat_text(), "heartbeat"))
+                metrics.STREAM_MESSAGES.labels("heartbeat").inc()
+
+    def _heartbeat_text(self) -> str:
+        as_of = self._source.as_of()
+        as_of_json = "null" if as_of is None else f'"{as_of}"'
+        return f'{{"type":"heartbeat","seq":{self.published_seq},"as_of":{as_of_json}}}'
+
+    def snapshot(self) -> tuple[int, str]:
+        """The snapshot message for the picture as it is now, encoded once per (seq, as_of)."""
+        seq, as_of = self._source.seq, self._source.as_of()
+        cached = self._snapshot_cache
+        if cached is None or cached[0] != seq or cached[1] != as_of:
+            picture = self._source.picture_json().decode()
+            text = f'{{"type":"snapshot","seq":{seq},"picture":{picture}}}'
+            self._snapshot_cache = cached = (seq, as_of, text)
+        return seq, cached[2]
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self.flush()
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat_task
+        for websocket in list(self._sockets.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(websocket.close(1001, "server shutting down"), 1.0)
+
+    # -- client side -----------------------------------------------------------------------------
+
+    def _recent(self, since: int) -> list[tuple[int, bytes]] | None:
+        """Changes after ``since`` from the ring, or None when the ring no longer reaches back."""
+        if not self._ring_seqs or since < self._ring_seqs[0] - 1:
+            return None
+        start = bisect.bisect_right(self._ring_seqs, since)
+        return list(zip(self._ring_seqs[start:], self._ring[start:], strict=True))
+
+    async def _catch_up(self, since: int, upto: int) -> list[tuple[int, bytes]] | None:
+        """Every change in ``(since, upto]``, or None when a snapshot is needed instead."""
+        if since == upto:
+            return []
+        if since > upto or upto - since > MAX_CATCH_UP:
+            return None
+        recent = self._recent(since)
+        if recent is not None:
+            return [c for c in recent if c[0] <= upto]
+        if self._history_since is None:
+            return None
+        ring_start = self._ring_seqs[0] if self._ring_seqs else upto + 1
+        ring = self._recent(ring_start - 1) or []
+        try:
+            older = list(await self._history_since(since, ring_start - 1 - since))
+        except Exception:
+            log.warning("history unavailable for stream catch-up", exc_info=True)
+            return None
+        changes = [c for c in older if c[0] < ring_start] + [c for c in ring if c[0] <= upto]
+        # Seqs are contiguous; anything missing (pruned history) means a snapshot is needed.
+        if len(changes) != upto - since or (changes and changes[0][0] != since + 1):
+            return None
+        return changes
+
+    async def serve(self, websocket: WebSocket, since: int | None) -> None:
+        """Run one accepted websocket until it disconnects."""
+        client = _Client(limit=self._queue_size)
+        upto = self.published_seq
+        self._clients.add(client)
+        self._sockets[client] = websocket
+        metrics.STREAM_CLIENTS.set(len(self._clients))
+        try:
+            if since is None:
+                client.last, text = self.snapshot()
+                await websocket.send_text(text)
+            else:
+                changes = await self._catch_up(since, upto)
+                if changes is None:
+                    client.last, text = self.snapshot()
+                    await websocket.send_text(text)
+                else:
+                    for start in range(0, len(changes), CHUNK):
+                        await websocket.send_text(delta_text(changes[start : start + CHUNK]))
+                    client.last = upto
+            await self._pump(websocket, client)
+        except (WebSocketDisconnect, ConnectionError, RuntimeError):
+            pass  # RuntimeError: Starlette's "send after close"; the client is gone either way
+        finally:
+            self._clients.discard(client)
+            self._sockets.pop(client, None)
+            metrics.STREAM_CLIENTS.set(len(self._clients))
+
+    async def _pump(self, websocket: WebSocket, client: _Client) -> None:
+        sender = asyncio.create_task(self._send_loop(websocket, client))
+        receiver = asyncio.create_task(_drain_incoming(websocket))
+        try:
+            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sender, receiver):
+                task.cancel()
+            for task in (sender, receiver):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        if sender.done() and not sender.cancelled() and sender.exception() is not None:
+            exc = sender.exception()
+            if not isinstance(exc, WebSocketDisconnect | ConnectionError | RuntimeError):
+                log.warning("stream sender failed", exc_info=exc)
+
+    async def _send_loop(self, websocket: WebSocket, client: _Client) -> None:
+        queue = client.queue
+        while websocket.application_state == WebSocketState.CONNECTED:
+            if not queue:
+                client.ready.clear()
+                await client.ready.wait()
+                continue
+            message = queue.popleft()
+            if message.kind == "resync":
+                client.resyncing = False
+                client.last, text = self.snapshot()
+                await websocket.send_text(text)
+            elif message.kind == "delta":
+                if message.seq > client.last:
+                    client.last = message.seq
+                    await websocket.send_text(message.text)
+            elif message.seq >= client.last:  # heartbeat
+                await websocket.send_text(message.text)
+
+
+async def _drain_incoming(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends, to notice when it goes away."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
