@@ -101,7 +101,9 @@ class Report(
 ):
     """One report of one thread, as contract 1 defines it.
 
-    Beyond the contract: ``message_id``/``references`` carry a feed's own message identity so the
+    Beyond the contract: ``geocodes`` keeps area codes of other schemes as ``"SCHEME:value"``
+    (CAP SAME, UGC, EMMA_ID, ...) so that a foreign alert is still a located, auditable report;
+    ``message_id``/``references`` carry a feed's own message identity so the
     engine can chain CAP Update/Cancel messages onto the original thread; ``onset_at``,
     ``language``, ``event`` and ``alternates`` keep what warnings need; ``feed_format`` says which
     parser produced the report; ``received_at``/``offset`` are set by the server, never trusted.
@@ -122,6 +124,10 @@ class Report(
     geometry: Geometry | None = None
     area_codes: Annotated[
         tuple[Annotated[str, msgspec.Meta(pattern=AREA_CODE_PATTERN)], ...],
+        msgspec.Meta(max_length=5_000),
+    ] = ()
+    geocodes: Annotated[
+        tuple[Annotated[str, msgspec.Meta(min_length=3, max_length=128)], ...],
         msgspec.Meta(max_length=5_000),
     ] = ()
     headline: Annotated[str, msgspec.Meta(max_length=200)] | None = None
@@ -155,8 +161,13 @@ class Report(
                 raise ValueError(f"{name}|must lie between 1990 and 2100, got {value.isoformat()}")
         if self.expires_at is not None and self.expires_at < self.observed_at:
             raise ValueError("expires_at|must not be earlier than observed_at")
-        if self.geometry is None and not self.area_codes and self.msg_type != "cancel":
-            raise ValueError("geometry|required unless area_codes is given")
+        if (
+            self.geometry is None
+            and not self.area_codes
+            and not self.geocodes
+            and self.msg_type != "cancel"
+        ):
+            raise ValueError("geometry|required unless area_codes or geocodes are given")
         if self.source_id.strip() != self.source_id or not self.source_id.isprintable():
             raise ValueError("source_id|must be printable without surrounding white space")
 

@@ -360,10 +360,11 @@ def _info_report(
     for message in area.warnings:
         warn(message)
     if area.geometry is None and not area.area_codes and header.msg_type != "cancel":
-        note = ""
-        if area.foreign_schemes:
-            note = f" (geocodes {describe_schemes(area.foreign_schemes)} are not German ARS/AGS)"
-        raise ReportInvalid("$.info.area", f"no polygon, circle or German area code{note}")
+        if not area.geocodes:
+            raise ReportInvalid("$.info.area", "no polygon, circle or geocode")
+        # Kept as a report so nothing is lost, but it cannot be placed on the RLP map.
+        warn(f"area: only geocodes {describe_schemes(area.foreign_schemes)}, which are not "
+             "German ARS/AGS; the alert cannot be located")  # fmt: skip
     mapping = _common(header, source or source_of(cap_category, header.sender), suffix, observed)
     mapping.update({
         "category": category_of(cap_category, event, codes),
@@ -374,6 +375,7 @@ def _info_report(
         "expires_at": expires,
         "geometry": area.geometry,
         "area_codes": area.area_codes,
+        "geocodes": area.geocodes,
         "headline": _clip(info.text("headline"), 200, "headline", warn),
         "description": _clip(info.text("description"), 5000, "description", warn),
         "event": _clip(event, 200, "event", warn),

@@ -59,6 +59,7 @@ class AreaResult:
     geometry: dict[str, Any] | None
     area_codes: tuple[str, ...]
     foreign_schemes: tuple[str, ...]  # geocode valueNames we could not turn into AGS
+    geocodes: tuple[str, ...]  # those geocodes as "SCHEME:value", kept for the record
     warnings: tuple[str, ...]
 
 
@@ -215,6 +216,7 @@ def build_area(area: AreaInput) -> AreaResult:
     excludes: list[Ring] = []
     codes: dict[str, None] = {}
     foreign: dict[str, None] = {}
+    other_codes: dict[str, None] = {}
     for name, value in area.geocodes:
         if name.strip().upper() == "EXCLUDE_POLYGON":
             ring = _ring(value, "EXCLUDE_POLYGON", warnings)
@@ -225,7 +227,9 @@ def build_area(area: AreaInput) -> AreaResult:
         if code is not None:
             codes[code] = None
         elif value.strip():
-            foreign[name.strip()[:60] or "(unnamed)"] = None
+            scheme = name.strip()[:60] or "(unnamed)"
+            foreign[scheme] = None
+            other_codes[f"{scheme}:{value.strip()}"[:128]] = None
     geometry = _geometry(rings, excludes, warnings) if rings else None
     if geometry is None and points:
         if len(points) > 1:
@@ -235,7 +239,8 @@ def build_area(area: AreaInput) -> AreaResult:
     if len(area_codes) > MAX_AREA_CODES:
         warnings.append(f"geocode: {len(area_codes)} area codes, kept the first {MAX_AREA_CODES}")
         area_codes = area_codes[:MAX_AREA_CODES]
-    return AreaResult(geometry, area_codes, tuple(foreign), tuple(warnings))
+    geocodes = tuple(other_codes)[:MAX_AREA_CODES]
+    return AreaResult(geometry, area_codes, tuple(foreign), geocodes, tuple(warnings))
 
 
 def describe_schemes(schemes: Sequence[str]) -> str:

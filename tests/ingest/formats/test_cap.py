@@ -56,7 +56,8 @@ def test_every_real_file_parses_and_accounts_for_each_alert(shared_data: Path, n
     for report in result.reports:
         assert report.feed_format == "cap"
         assert report.sequence >= 1
-        assert report.geometry is not None or report.area_codes or report.msg_type == "cancel"
+        located = report.geometry is not None or report.area_codes or report.geocodes
+        assert located or report.msg_type == "cancel"
     for rejection in result.rejected:
         assert rejection.field.startswith("$.")
         assert rejection.reason
@@ -97,23 +98,28 @@ def test_oasis_earthquake_update_joins_the_referenced_thread(shared_data: Path) 
     assert report.geometry == Point(coordinates=[-115.5527, 32.9525])
 
 
-@pytest.mark.parametrize(
-    ("name", "why"),
-    [
-        ("oasis_spec/example1_homeland_security.xml", "no polygon, circle or German area code"),
-        ("oasis_spec/example4_amber_alert.xml", "SAME"),
-        ("oasis_spec/amber_alert_cap11_namespace.cap", "SAME"),
-    ],
-)
-def test_oasis_examples_without_usable_area_are_rejected(
-    shared_data: Path, name: str, why: str
-) -> None:
-    result = parse(shared_data, name)
+def test_oasis_alert_without_any_area_is_rejected(shared_data: Path) -> None:
+    result = parse(shared_data, "oasis_spec/example1_homeland_security.xml")
     assert result.reports == ()
     [rejection] = result.rejected
-    assert rejection.field == "$.info.area"
-    assert why in rejection.reason
-    assert rejection.index == 0
+    assert (rejection.field, rejection.index) == ("$.info.area", 0)
+    assert "no polygon, circle or geocode" in rejection.reason
+
+
+@pytest.mark.parametrize(
+    "name", ["oasis_spec/example4_amber_alert.xml", "oasis_spec/amber_alert_cap11_namespace.cap"]
+)
+def test_oasis_amber_alert_keeps_its_same_code_and_says_it_cannot_be_located(
+    shared_data: Path, name: str
+) -> None:
+    report = only(parse(shared_data, name))
+    assert report.source_id == "KAR0-0306112239-SW"
+    assert report.geometry is None
+    assert report.area_codes == ()
+    # <geocode><valueName>SAME</valueName><value>006037</value></geocode>
+    assert report.geocodes == ("SAME:006037",)
+    warnings = parse(shared_data, name).warnings
+    assert any("SAME" in w and "cannot be located" in w for w in warnings)
 
 
 # -- DWD ---------------------------------------------------------------------------------------
@@ -355,13 +361,16 @@ def test_nws_multiple_polygons_become_one_area(shared_data: Path) -> None:
         ("international/us_nws_wind_advisory_cap11.cap", "FIPS6"),
     ],
 )
-def test_foreign_geocodes_only_are_rejected_naming_the_scheme(
+def test_foreign_geocodes_only_are_kept_and_the_warning_names_the_scheme(
     shared_data: Path, name: str, scheme: str
 ) -> None:
     result = parse(shared_data, name)
-    [rejection] = result.rejected
-    assert rejection.field == "$.info.area"
-    assert scheme in rejection.reason
+    assert result.reports, "a located-elsewhere alert is still a report"
+    for report in result.reports:
+        assert report.geometry is None
+        assert report.area_codes == ()
+        assert any(code.startswith(f"{scheme}:") for code in report.geocodes)
+    assert any(scheme in w and "cannot be located" in w for w in result.warnings)
 
 
 def test_cap11_without_info_is_rejected(shared_data: Path) -> None:

@@ -260,7 +260,7 @@ def test_cancel_with_info_but_without_area_is_accepted() -> None:
 def test_alert_without_area_is_rejected_with_field() -> None:
     [rejection] = parse_cap(alert(info(area=""))).rejected
     assert rejection.field == "$.info.area"
-    assert "no polygon, circle or German area code" in rejection.reason
+    assert "no polygon, circle or geocode" in rejection.reason
 
 
 def test_expires_before_observed_is_dropped_with_warning() -> None:
