@@ -38,7 +38,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPost
     )
     server.start()
     yield server
-    server.stop()
+    server.stop(immediate=True)  # thrown away: skip the shutdown checkpoint
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +47,12 @@ def pg_url(pg_server: EmbeddedPostgres) -> str:
 
 
 @pytest.fixture
+def pg_fresh_url(pg_server: EmbeddedPostgres) -> str:
+    """A URL to a new, empty schema on the session server: tests never see each other's rows."""
+    return pg_server.create_schema(f"t_{uuid.uuid4().hex[:16]}")
+
+
+@pytest.fixture
 def pg_database_url(pg_server: EmbeddedPostgres) -> str:
-    """A new, empty database on the session server: tests never see each other's rows."""
+    """A new, empty database on the session server (stronger isolation, slower than a schema)."""
     return pg_server.create_database(f"t_{uuid.uuid4().hex[:16]}")

@@ -1,0 +1,249 @@
+"""Situation history: every change the engine emitted, and periodic snapshots.
+
+The picture at a past time T is the latest snapshot at or before T plus the changes after its seq
+with ``at <= T`` (:meth:`HistoryStore.until`). Changes are stored generically — seq, time, kind,
+entity, id and a JSON payload — so this module does not depend on the engine's change structs;
+the runtime encodes them.
+
+Adapters: :class:`MemoryHistoryStore` and :class:`PostgresHistoryStore` (tables in
+``situation_api/migrations``, natively partitioned by month or TimescaleDB hypertables, see
+:mod:`ingest.store.migrations`). Appends go through the same group-commit writer as the report
+log: one transaction and one binary COPY for many changes.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Final, Protocol, Self
+
+import asyncpg
+import msgspec
+
+from ingest.store.batcher import GroupCommitter
+from ingest.store.errors import StoreUnavailable
+from ingest.store.migrations import bucket_expression
+from ingest.store.postgres import Database
+
+COMPONENT: Final = "history"
+SNAPSHOTS_KEPT: Final = 5
+
+
+class StoredChange(msgspec.Struct, frozen=True):
+    """One change; ``payload`` is a JSON document (bytes). Ordered by ``seq``, unique."""
+
+    seq: int
+    at: datetime
+    kind: str
+    entity: str
+    entity_id: str
+    payload: bytes
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    """Engine state (opaque bytes) and picture (JSON bytes) after change ``seq``."""
+
+    seq: int
+    at: datetime
+    state: bytes
+    picture: bytes
+
+
+class HistoryStore(Protocol):
+    async def append(self, changes: Sequence[StoredChange]) -> int:
+        """Store changes durably; those with a seq at or below the stored head are ignored (a
+        restarted engine may emit them again). Return how many were new."""
+        ...
+
+    async def head(self) -> int:
+        """The highest stored seq (0 if none)."""
+        ...
+
+    async def since(self, seq: int, limit: int) -> list[StoredChange]:
+        """Up to ``limit`` changes with seq > ``seq``, in seq order."""
+        ...
+
+    async def until(self, at: datetime, *, after: int = 0) -> list[StoredChange]:
+        """Every change with ``at`` <= ``at`` and seq > ``after``, in seq order."""
+        ...
+
+    async def count_changes(
+        self, bucket: timedelta, since: datetime, until: datetime
+    ) -> list[tuple[datetime, int]]:
+        """Number of changes per time bucket in [since, until), buckets aligned to Monday
+        2000-01-03 00:00 UTC (TimescaleDB's origin)."""
+        ...
+
+    async def save_snapshot(self, seq: int, at: datetime, state: bytes, picture: bytes) -> None:
+        """Keep a snapshot; only the latest :data:`SNAPSHOTS_KEPT` are retained."""
+        ...
+
+    async def latest_snapshot(self, at_or_before: datetime | None = None) -> Snapshot | None: ...
+
+    async def close(self) -> None: ...
+
+
+_ORIGIN: Final = datetime.fromisoformat("2000-01-03T00:00:00+00:00")
+
+
+class MemoryHistoryStore:
+    """A :class:`HistoryStore` in lists (tests, replay)."""
+
+    def __init__(self) -> None:
+        self._changes: list[StoredChange] = []
+        self._snapshots: list[Snapshot] = []
+
+    async def append(self, changes: Sequence[StoredChange]) -> int:
+        new = 0
+        for change in sorted(changes, key=lambda c: c.seq):
+            if change.seq > (self._changes[-1].seq if self._changes else 0):
+                self._changes.append(change)
+                new += 1
+        return new
+
+    async def head(self) -> int:
+        return self._changes[-1].seq if self._changes else 0
+
+    async def since(self, seq: int, limit: int) -> list[StoredChange]:
+        start = bisect.bisect_right([c.seq for c in self._changes], seq)
+        return self._changes[start : start + max(limit, 0)]
+
+    async def until(self, at: datetime, *, after: int = 0) -> list[StoredChange]:
+        return [c for c in self._changes if c.at <= at and c.seq > after]
+
+    async def count_changes(
+        self, bucket: timedelta, since: datetime, until: datetime
+    ) -> list[tuple[datetime, int]]:
+        counts: dict[datetime, int] = {}
+        for change in self._changes:
+            if since <= change.at < until:
+                start = _ORIGIN + ((change.at - _ORIGIN) // bucket) * bucket
+                counts[start] = counts.get(start, 0) + 1
+        return sorted(counts.items())
+
+    async def save_snapshot(self, seq: int, at: datetime, state: bytes, picture: bytes) -> None:
+        kept = [s for s in self._snapshots if s.seq != seq] + [Snapshot(seq, at, state, picture)]
+        self._snapshots = sorted(kept, key=lambda s: s.seq)[-SNAPSHOTS_KEPT:]
+
+    async def latest_snapshot(self, at_or_before: datetime | None = None) -> Snapshot | None:
+        eligible = [s for s in self._snapshots if at_or_before is None or s.at <= at_or_before]
+        return eligible[-1] if eligible else None
+
+    async def close(self) -> None:
+        return None
+
+
+class PostgresHistoryStore:
+    """A :class:`HistoryStore` in PostgreSQL, sharing a :class:`~ingest.store.Database`."""
+
+    def __init__(self, db: Database, *, max_batch: int = 5000) -> None:
+        self._db = db
+        self._head = 0
+        self._committer: GroupCommitter[StoredChange, bool] = GroupCommitter(
+            self._write, max_items=max_batch, name="history-writer"
+        )
+
+    @classmethod
+    async def open(cls, db: Database) -> Self:
+        await db.migrate("situation_api", COMPONENT)
+        store = cls(db)
+        store._head = await store._stored_head()
+        return store
+
+    async def append(self, changes: Sequence[StoredChange]) -> int:
+        return sum(await self._committer.submit(changes))
+
+    async def head(self) -> int:
+        return self._head
+
+    async def _stored_head(self) -> int:
+        head: int = await self._db.pool.fetchval(
+            "SELECT coalesce(max(seq), 0) FROM situation_changes"
+        )
+        return head
+
+    async def _write(self, changes: list[StoredChange]) -> list[bool]:
+        # Single writer per process (the batcher): the head only moves here.
+        accepted = [False] * len(changes)
+        fresh: list[StoredChange] = []
+        head = self._head
+        for index in sorted(range(len(changes)), key=lambda i: changes[i].seq):
+            if changes[index].seq > head:
+                accepted[index] = True
+                fresh.append(changes[index])
+                head = changes[index].seq
+        if fresh:
+            await self._db.ensure_partitions("situation_changes", "at", (c.at for c in fresh))
+            try:
+                async with self._db.pool.acquire() as conn, conn.transaction():
+                    await conn.copy_records_to_table(
+                        "situation_changes",
+                        records=[
+                            (c.seq, c.at, c.kind, c.entity, c.entity_id, c.payload) for c in fresh
+                        ],
+                        columns=["seq", "at", "kind", "entity", "entity_id", "payload"],
+                    )
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                raise StoreUnavailable(f"history write failed: {error}") from error
+            self._head = head
+        return accepted
+
+    async def since(self, seq: int, limit: int) -> list[StoredChange]:
+        rows = await self._db.pool.fetch(
+            "SELECT seq, at, kind, entity, entity_id, payload FROM situation_changes"
+            " WHERE seq > $1 ORDER BY seq LIMIT $2",
+            seq,
+            limit,
+        )
+        return [StoredChange(*row) for row in rows]
+
+    async def until(self, at: datetime, *, after: int = 0) -> list[StoredChange]:
+        rows = await self._db.pool.fetch(
+            "SELECT seq, at, kind, entity, entity_id, payload FROM situation_changes"
+            " WHERE at <= $1 AND seq > $2 ORDER BY seq",
+            at,
+            after,
+        )
+        return [StoredChange(*row) for row in rows]
+
+    async def count_changes(
+        self, bucket: timedelta, since: datetime, until: datetime
+    ) -> list[tuple[datetime, int]]:
+        start = bucket_expression("at", use_timescale=self._db.use_timescale)
+        rows = await self._db.pool.fetch(
+            f"SELECT {start} AS bucket, count(*) FROM situation_changes"
+            " WHERE at >= $2 AND at < $3 GROUP BY bucket ORDER BY bucket",
+            bucket,
+            since,
+            until,
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    async def save_snapshot(self, seq: int, at: datetime, state: bytes, picture: bytes) -> None:
+        async with self._db.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO snapshots (seq, at, engine_state, picture) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (seq) DO UPDATE SET at = EXCLUDED.at,"
+                " engine_state = EXCLUDED.engine_state, picture = EXCLUDED.picture",
+                seq,
+                at,
+                state,
+                picture,
+            )
+            await conn.execute(
+                "DELETE FROM snapshots WHERE seq NOT IN"
+                " (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT $1)",
+                SNAPSHOTS_KEPT,
+            )
+
+    async def latest_snapshot(self, at_or_before: datetime | None = None) -> Snapshot | None:
+        row = await self._db.pool.fetchrow(
+            "SELECT seq, at, engine_state, picture FROM snapshots"
+            " WHERE $1::timestamptz IS NULL OR at <= $1 ORDER BY seq DESC LIMIT 1",
+            at_or_before,
+        )
+        return None if row is None else Snapshot(*row)
+
+    async def close(self) -> None:
+        await self._committer.close()

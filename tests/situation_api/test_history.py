@@ -1,0 +1,145 @@
+"""HistoryStore contract on both adapters (memory and the real embedded PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ingest.store import Database
+from situation_api.history import (
+    SNAPSHOTS_KEPT,
+    HistoryStore,
+    MemoryHistoryStore,
+    PostgresHistoryStore,
+    StoredChange,
+)
+
+T0 = datetime(2025, 11, 29, 8, 0, tzinfo=UTC)
+
+
+def change(seq: int, minutes: float, kind: str = "incident_opened") -> StoredChange:
+    payload = {"id": f"inc-{seq % 7}", "status": "open", "severity": "moderate"}
+    return StoredChange(
+        seq=seq,
+        at=T0 + timedelta(minutes=minutes),
+        kind=kind,
+        entity="incident",
+        entity_id=f"inc-{seq % 7}",
+        payload=json.dumps(payload).encode(),
+    )
+
+
+@pytest.fixture(params=["memory", "postgres"])
+async def history(request: pytest.FixtureRequest) -> AsyncIterator[HistoryStore]:
+    if request.param == "memory":
+        yield MemoryHistoryStore()
+        return
+    db = await Database.connect(request.getfixturevalue("pg_fresh_url"))
+    store = await PostgresHistoryStore.open(db)
+    yield store
+    await store.close()
+    await db.close()
+
+
+def same(a: StoredChange, b: StoredChange) -> bool:
+    """Equal, with the payload compared as JSON (jsonb normalises white space)."""
+    return (a.seq, a.at, a.kind, a.entity, a.entity_id) == (
+        b.seq, b.at, b.kind, b.entity, b.entity_id,
+    ) and json.loads(a.payload) == json.loads(b.payload)  # fmt: skip
+
+
+async def test_append_and_read_since_in_seq_order(history: HistoryStore) -> None:
+    changes = [change(seq, seq * 1.5) for seq in range(1, 31)]
+    assert await history.append(changes[:10]) == 10
+    assert await history.append(changes[10:]) == 20
+    assert await history.head() == 30
+    page = await history.since(5, 10)
+    assert [c.seq for c in page] == list(range(6, 16))
+    assert all(same(a, b) for a, b in zip(page, changes[5:15], strict=True))
+    assert await history.since(30, 10) == []
+
+
+async def test_changes_at_or_below_the_head_are_ignored(history: HistoryStore) -> None:
+    await history.append([change(1, 0), change(2, 1), change(3, 2)])
+    # a restarted engine re-emits 2 and 3, then continues with 4
+    assert await history.append([change(2, 1), change(3, 2), change(4, 3)]) == 1
+    assert [c.seq for c in await history.since(0, 100)] == [1, 2, 3, 4]
+
+
+async def test_until_gives_the_changes_up_to_a_past_time(history: HistoryStore) -> None:
+    await history.append([change(seq, seq * 10.0) for seq in range(1, 11)])
+    upto = await history.until(T0 + timedelta(minutes=45))
+    assert [c.seq for c in upto] == [1, 2, 3, 4]
+    after_snapshot = await history.until(T0 + timedelta(minutes=45), after=2)
+    assert [c.seq for c in after_snapshot] == [3, 4]
+
+
+async def test_changes_across_months_and_years_are_stored(history: HistoryStore) -> None:
+    # Native partitioning creates monthly partitions on demand; old times go to DEFAULT.
+    moments = [datetime(2019, 3, 1, tzinfo=UTC), datetime(2025, 12, 31, 23, 59, tzinfo=UTC),
+               datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 15, tzinfo=UTC)]  # fmt: skip
+    changes = [
+        StoredChange(i + 1, at, "warning_issued", "warning", f"w{i}", b"{}")
+        for i, at in enumerate(moments)
+    ]
+    assert await history.append(changes) == 4
+    assert [c.at for c in await history.since(0, 10)] == moments
+    assert [c.seq for c in await history.until(datetime(2026, 1, 1, tzinfo=UTC))] == [1, 2, 3]
+
+
+async def test_count_changes_per_bucket(history: HistoryStore) -> None:
+    # 25 changes, one every 7 minutes from 08:00: buckets of 30 min hold 5, 4, 4, 5, 4, 3.
+    await history.append([change(seq, (seq - 1) * 7.0) for seq in range(1, 26)])
+    counts = await history.count_changes(timedelta(minutes=30), T0, T0 + timedelta(hours=3))
+    expected: dict[datetime, int] = {}
+    for seq in range(1, 26):
+        at = T0 + timedelta(minutes=(seq - 1) * 7.0)
+        start = at.replace(minute=at.minute - at.minute % 30, second=0)
+        expected[start] = expected.get(start, 0) + 1
+    assert counts == sorted(expected.items())
+    assert sum(n for _, n in counts) == 25
+    later = await history.count_changes(
+        timedelta(hours=1), T0 + timedelta(hours=2), T0 + timedelta(hours=3)
+    )
+    assert later == [(T0 + timedelta(hours=2), 25 - 18)]  # seq 19.. at 126 min and later
+
+
+async def test_weekly_buckets_start_on_monday(history: HistoryStore) -> None:
+    # 2025-11-29 is a Saturday: its week bucket starts Monday 2025-11-24 00:00 UTC.
+    await history.append([change(1, 0)])
+    counts = await history.count_changes(
+        timedelta(days=7), T0 - timedelta(days=30), T0 + timedelta(days=1)
+    )
+    assert counts == [(datetime(2025, 11, 24, tzinfo=UTC), 1)]
+
+
+async def test_snapshots_latest_and_at_a_past_time(history: HistoryStore) -> None:
+    assert await history.latest_snapshot() is None
+    for n in range(1, 9):
+        picture = json.dumps({"seq": n * 10, "incidents": []}).encode()
+        await history.save_snapshot(n * 10, T0 + timedelta(hours=n), b"\x00state%d" % n, picture)
+    latest = await history.latest_snapshot()
+    assert latest is not None
+    assert (latest.seq, latest.state) == (80, b"\x00state8")
+    assert json.loads(latest.picture) == {"seq": 80, "incidents": []}
+    past = await history.latest_snapshot(T0 + timedelta(hours=5, minutes=30))
+    assert past is not None
+    assert past.seq == 50
+    # only the latest few are kept: an hour-2 snapshot is gone
+    assert await history.latest_snapshot(T0 + timedelta(hours=2)) is None
+    assert SNAPSHOTS_KEPT == 5
+
+
+async def test_rebuild_picture_at_past_time_from_snapshot_plus_changes(
+    history: HistoryStore,
+) -> None:
+    await history.append([change(seq, seq * 10.0) for seq in range(1, 21)])
+    await history.save_snapshot(8, T0 + timedelta(minutes=80), b"s8", b'{"seq": 8}')
+    when = T0 + timedelta(minutes=125)
+    base = await history.latest_snapshot(when)
+    assert base is not None
+    rest = await history.until(when, after=base.seq)
+    assert [c.seq for c in rest] == [9, 10, 11, 12]
