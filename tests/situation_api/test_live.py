@@ -182,7 +182,8 @@ async def test_incident_details_and_filters(pg_fresh_url: str) -> None:
         assert second["link"]["reason"] != "opened"
         assert 30 < second["link"]["distance_m"] < 80
         kinds = [entry["type"] for entry in detail["timeline"]]
-        assert kinds[0] == "IncidentOpened" and "IncidentUpdated" in kinds
+        assert kinds[0] == "IncidentOpened"
+        assert "IncidentUpdated" in kinds
 
         def ids(response: Any) -> set[str]:
             assert response.status_code == 200, response.text
@@ -202,9 +203,8 @@ async def test_incident_details_and_filters(pg_fresh_url: str) -> None:
         assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
         problem = missing.json()
-        assert (
-            problem["status"] == 404 and problem["instance"] == "/api/v1/incidents/inc-000000000000"
-        )
+        assert problem["status"] == 404
+        assert problem["instance"] == "/api/v1/incidents/inc-000000000000"
 
         bad = await live.http.get("/api/v1/incidents", params={"bbox": "8,50,7,49"})
         assert bad.status_code == 422
@@ -223,7 +223,8 @@ async def test_readiness_metrics_and_openapi(pg_fresh_url: str) -> None:
         await post(live, report("m-1", "mainz"))
         await live.services.runtime.wait_processed(1, 5)
         ready = (await live.http.get("/api/v1/readyz")).json()
-        assert ready["status"] == "ready" and ready["offset"] == ready["log_offset"] == 1
+        assert ready["status"] == "ready"
+        assert ready["offset"] == ready["log_offset"] == 1
 
         text = (await live.http.get("/metrics")).text
         assert 'lz_reports_accepted_total{format="canonical"}' in text
@@ -258,7 +259,8 @@ async def test_readiness_metrics_and_openapi(pg_fresh_url: str) -> None:
             assert path in paths, path
             for operation in paths[path].values():
                 ok = operation["responses"].get("200") or operation["responses"].get("202")
-                assert ok is not None and ok.get("content"), (path, operation["responses"])
+                assert ok is not None, path
+                assert ok.get("content"), (path, operation["responses"])
         situation = paths["/api/v1/situation"]["get"]["responses"]
         ref = situation["200"]["content"]["application/json"]["schema"]["$ref"]
         model = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
