@@ -1,0 +1,122 @@
+"""Situation changes: the events the engine emits (frozen, tagged msgspec structs).
+
+Every change carries the FULL contract-3 view of its entity after the change (``view``), or
+None when the entity leaves the live picture, so a consumer never needs earlier changes to show
+the current state of an entity: applying the views in ``seq`` order reproduces the picture
+(:meth:`correlation.picture.Picture.apply`). The JSON form is tagged by ``"type"`` (the class
+name); :func:`encode_change`/:func:`decode_change` are the wire format of the stream.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, Literal, TypeAlias
+
+import msgspec
+
+Entity: TypeAlias = Literal["incident", "warning", "district", "capacity"]
+
+
+class Change(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
+    """Common base. ``seq`` strictly increases over everything one engine emits; ``at`` is the
+    event time of the change (the report's ``observed_at``, or the timer that fired); ``late``
+    marks changes caused by a report older than the watermark (applied, never dropped)."""
+
+    seq: int
+    at: datetime
+    entity: Entity
+    id: str
+    view: dict[str, Any] | None
+    late: bool = False
+
+
+class IncidentOpened(Change, frozen=True, kw_only=True):
+    thread: str
+    reason: str = "opened"
+
+
+class IncidentUpdated(Change, frozen=True, kw_only=True):
+    """A thread linked, updated, moved out or cancelled; warning links changed; severity,
+    metrics or district changed. ``thread`` names the thread concerned, if any."""
+
+    reason: str
+    thread: str | None = None
+
+
+class IncidentResolved(Change, frozen=True, kw_only=True):
+    reason: str  # "quiet" (no activity for the family's quiet time) or "operator"
+
+
+class IncidentReopened(Change, frozen=True, kw_only=True):
+    reason: str  # "activity" (a new report joined) or "operator"
+    thread: str | None = None
+
+
+class IncidentClosed(Change, frozen=True, kw_only=True):
+    reason: str = "closed"
+
+
+class IncidentCancelled(Change, frozen=True, kw_only=True):
+    thread: str | None = None
+    reason: str = "cancelled"
+
+
+class WarningIssued(Change, frozen=True, kw_only=True):
+    thread: str
+
+
+class WarningUpdated(Change, frozen=True, kw_only=True):
+    reason: str  # "updated" (new version), "onset" (pending -> active)
+    thread: str | None = None
+
+
+class WarningExpired(Change, frozen=True, kw_only=True):
+    pass
+
+
+class WarningCancelled(Change, frozen=True, kw_only=True):
+    thread: str | None = None
+
+
+class CapacityUpdated(Change, frozen=True, kw_only=True):
+    thread: str | None = None
+
+
+class DistrictUpdated(Change, frozen=True, kw_only=True):
+    reason: str
+
+
+class DistrictLevelChanged(Change, frozen=True, kw_only=True):
+    old_level: int
+    new_level: int
+    reason: str
+
+
+AnyChange: TypeAlias = (
+    IncidentOpened
+    | IncidentUpdated
+    | IncidentResolved
+    | IncidentReopened
+    | IncidentClosed
+    | IncidentCancelled
+    | WarningIssued
+    | WarningUpdated
+    | WarningExpired
+    | WarningCancelled
+    | CapacityUpdated
+    | DistrictUpdated
+    | DistrictLevelChanged
+)
+
+_encoder: Final = msgspec.json.Encoder()
+_decoder: Final = msgspec.json.Decoder(AnyChange)
+
+
+def encode_change(change: Change) -> bytes:
+    return _encoder.encode(change)
+
+
+def decode_change(data: bytes | str) -> AnyChange:
+    """The change encoded by :func:`encode_change`; raises ``msgspec.ValidationError`` /
+    ``msgspec.DecodeError`` on anything else."""
+    return _decoder.decode(data)

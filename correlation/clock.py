@@ -1,0 +1,64 @@
+"""Event time: integer microseconds inside the engine, RFC 3339 strings in views, and the timer
+queue that fires lifecycle deadlines in a total order.
+
+Integer microseconds keep comparisons exact and cheap on the hot path; views show whole seconds
+("2026-11-29T10:00:00Z", fixed width, so the strings sort like the instants they name).
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_US: Final = timedelta(microseconds=1)
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime (exact)."""
+    return (value - EPOCH) // _US
+
+
+def from_us(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+def rfc3339(us: int) -> str:
+    """``2026-11-29T10:00:00Z`` (whole seconds, UTC)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
+
+
+# Timer kinds; the number breaks ties between two timers of one entity at one instant.
+ONSET: Final = 0
+RESOLVE: Final = 1
+EXPIRE: Final = 2
+CLOSE: Final = 3
+
+
+class Timers:
+    """A min-heap of ``(due_us, entity id, kind)``. Entries are never removed when a deadline
+    moves: the owner pushes the new one and ignores popped entries that no longer match its
+    state (lazy deletion). Ties fire by id, then kind, never by insertion order."""
+
+    __slots__ = ("_heap",)
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, str, int]] = []
+
+    def push(self, due_us: int, ident: str, kind: int) -> None:
+        heapq.heappush(self._heap, (due_us, ident, kind))
+
+    def next_due(self) -> int | None:
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, until_us: int) -> tuple[int, str, int] | None:
+        """The earliest entry due at or before ``until_us``, removed; or None."""
+        heap = self._heap
+        if heap and heap[0][0] <= until_us:
+            return heapq.heappop(heap)
+        return None
+
+    def __len__(self) -> int:
+        return len(self._heap)

@@ -1,0 +1,346 @@
+"""The correlation engine: reports in log order in, situation changes out (contract 2).
+
+Pure and deterministic: no I/O, no wall clock, no randomness; ids derive from content; the same
+reports in the same order give the same changes and the same picture, byte for byte.
+
+Threads. ``(source, source_id)`` names a thread; its ``sequence`` orders versions: higher
+replaces, equal is a duplicate, lower is stale (both change nothing and consume no ``seq``). A
+report whose ``references`` name a known ``message_id`` (CAP Update/Cancel under a new
+identifier) joins that message's thread; the first report of a source_id decides this once.
+Within such a chain, where sequences of different source_ids cannot be compared, a version older
+(by ``observed_at``) than the thread's current one is stale.
+
+Status. An engine builds the picture of ONE status ("actual" by default); reports of any other
+status are ignored, so exercise and test traffic never mix into the actual picture. Run one
+engine per status (``Engine(status="exercise")``) for an exercise picture.
+
+Event time. Reports are applied as they come, never buffered. The clock is the latest
+``observed_at`` seen (or ``now`` given to :meth:`advance`); the watermark is the clock minus
+``allowed_lateness``. Timers (incident resolve/close, warning onset/expiry) fire when the
+watermark reaches them, in (time, id) order, before the report that moved the clock is applied
+and again after it (for deadlines the report itself put behind the watermark). A report older
+than the watermark is still applied; its changes say ``late=True``.
+
+Memory: the sequence, alias and thread tables keep one entry per thread and message id ever
+seen (so a duplicate is recognised however late); everything else is bounded by the live picture.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Final
+
+import msgspec
+
+from correlation.capacity import Capacity, Entry
+from correlation.changes import Change
+from correlation.clock import rfc3339, to_us
+from correlation.context import Context
+from correlation.errors import SnapshotInvalid
+from correlation.escalation import Board
+from correlation.incidents import Incident, Incidents, Obs
+from correlation.picture import Picture, picture_json
+from correlation.rules import Rules
+from correlation.warnings import Warnings, WarningState
+from ingest.districts import Districts, rlp_districts
+from ingest.geometry import representative_point
+from ingest.report import Point, Report, Status
+
+__all__ = ["Engine", "Picture", "picture_json"]
+
+SNAPSHOT_FORMAT: Final = 1
+INCIDENT: Final = "incident"
+WARNING: Final = "warning"
+CAPACITY: Final = "capacity"
+
+
+class _Thread(msgspec.Struct, array_like=True):
+    layer: str
+    t_us: int  # observed_at of the current version
+    own: str  # "source:source_id" of the report that made the current version
+
+
+class _Snapshot(msgspec.Struct, kw_only=True):
+    format: int
+    status: str
+    rules: str
+    seq: int
+    clock_us: int | None
+    seqs: dict[str, int]
+    canon: dict[str, str]
+    alias: dict[str, str]
+    threads: dict[str, _Thread]
+    incidents: list[Incident]
+    warnings: list[WarningState]
+    capacity: list[Entry]
+
+
+_snapshot_encoder: Final = msgspec.msgpack.Encoder()
+_snapshot_decoder: Final = msgspec.msgpack.Decoder(_Snapshot)
+
+
+class Engine:
+    def __init__(
+        self,
+        rules: Rules | None = None,
+        districts: Districts | None = None,
+        *,
+        status: Status = "actual",
+    ) -> None:
+        self.rules = rules if rules is not None else Rules.default()
+        self.districts = districts if districts is not None else rlp_districts()
+        self.status = status
+        ctx = self._ctx = Context(self.rules, self.districts)
+        self._board = Board(ctx)
+        self._incidents = Incidents(ctx, self._board)
+        self._warnings = Warnings(ctx, self._board, self._incidents)
+        self._capacity = Capacity(ctx, self._board)
+        self._seqs: dict[str, int] = {}
+        self._canon: dict[str, str] = {}  # source_id thread -> the thread it chained onto
+        self._alias: dict[str, str] = {}  # message_id -> thread
+        self._threads: dict[str, _Thread] = {}
+
+    # -- clock ----------------------------------------------------------------------------------
+
+    @property
+    def seq(self) -> int:
+        """``seq`` of the last emitted change (0 at start)."""
+        return self._ctx.seq
+
+    @property
+    def as_of(self) -> str | None:
+        """The engine clock (latest event time seen or advanced to), RFC 3339."""
+        clock = self._ctx.clock_us
+        return None if clock is None else rfc3339(clock)
+
+    @property
+    def watermark(self) -> datetime | None:
+        mark = self._ctx.watermark_us
+        return None if mark is None else datetime.fromtimestamp(mark / 1e6, UTC)
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def process(self, report: Report) -> list[Change]:
+        """Apply one report (in log order); the changes it caused, possibly none."""
+        if report.status != self.status:
+            return []
+        own = f"{report.source}:{report.source_id}"
+        last = self._seqs.get(own)
+        if last is not None and report.sequence <= last:
+            return []
+        self._seqs[own] = report.sequence
+        thread = self._chain(own, report, first=last is None)
+        ctx = self._ctx
+        out: list[Change] = []
+        ctx.out = out
+        t_us = to_us(report.observed_at)
+        if ctx.clock_us is None or t_us > ctx.clock_us:
+            ctx.clock_us = t_us
+        watermark = ctx.clock_us - self.rules.allowed_lateness_us
+        self._fire(watermark)
+        known = self._threads.get(thread)
+        if known is None or known.own == own or t_us >= known.t_us:
+            at = report.observed_at
+            ctx.step(t_us, at=at if at.tzinfo is UTC else at.astimezone(UTC), late=t_us < watermark)
+            self._apply(thread, own, report, t_us, known)
+            self._board.flush()
+            self._fire(watermark)
+        return out
+
+    def advance(self, now: datetime) -> list[Change]:
+        """Move the clock to ``now`` (if later) and fire every timer the watermark passed."""
+        ctx = self._ctx
+        out: list[Change] = []
+        ctx.out = out
+        now_us = to_us(now)
+        if ctx.clock_us is None or now_us > ctx.clock_us:
+            ctx.clock_us = now_us
+        self._fire(ctx.clock_us - self.rules.allowed_lateness_us)
+        return out
+
+    def resolve(self, incident_id: str, at: datetime) -> list[Change]:
+        """An operator resolves an open incident (no change if already resolved); raises
+        :class:`~correlation.errors.UnknownIncident` if it is not live."""
+        return self._operator(incident_id, at, self._incidents.resolve)
+
+    def reopen(self, incident_id: str, at: datetime) -> list[Change]:
+        """An operator reopens a resolved incident; its quiet time restarts at ``at``."""
+        return self._operator(incident_id, at, self._incidents.reopen)
+
+    def _operator(self, ident: str, at: datetime, action: object) -> list[Change]:
+        ctx = self._ctx
+        out: list[Change] = []
+        ctx.out = out
+        at_us = to_us(at)
+        ctx.step(at_us, at=at.astimezone(UTC))
+        action(ident, at_us)  # type: ignore[operator]
+        self._board.flush()
+        return out
+
+    def _chain(self, own: str, report: Report, *, first: bool) -> str:
+        """The thread of a report; only the first report of a source_id may chain it onto
+        another thread (see the module docstring). Message ids are registered always."""
+        alias = self._alias
+        thread = None
+        if not first:
+            thread = self._canon.get(own, own)
+        else:
+            for ref in report.references:
+                thread = alias.get(ref)
+                if thread is not None:
+                    break
+            if thread is None and report.message_id is not None:
+                thread = alias.get(report.message_id)  # a later message referenced this one
+            if thread is None:
+                thread = own
+            elif thread != own:
+                self._canon[own] = thread
+        if report.message_id is not None:
+            alias.setdefault(report.message_id, thread)
+        for ref in report.references:
+            alias.setdefault(ref, thread)
+        return thread
+
+    def _route(self, report: Report, family: str) -> str:
+        rules = self.rules
+        if family in rules.warning_families or (
+            report.source in rules.warning_sources and report.feed_format in rules.warning_formats
+        ):
+            return WARNING
+        if family in rules.capacity_families:
+            return CAPACITY
+        return INCIDENT
+
+    def _apply(
+        self, thread: str, own: str, report: Report, t_us: int, known: _Thread | None
+    ) -> None:
+        family = report.category.partition(".")[0]
+        cancel = report.msg_type == "cancel"
+        layer = known.layer if cancel and known is not None else self._route(report, family)
+        if known is not None and known.layer != layer:
+            self._leave(known.layer, thread)
+        self._threads[thread] = _Thread(layer, t_us, own)
+        if layer == INCIDENT:
+            self._incidents.apply(self._obs(thread, own, report, family, t_us, cancel))
+        elif layer == WARNING:
+            self._warnings.apply(thread, report)
+        else:
+            self._capacity.apply(thread, report, t_us, rfc3339(t_us))
+
+    def _leave(self, layer: str, thread: str) -> None:
+        if layer == INCIDENT:
+            self._incidents.remove_thread(thread, "thread_rerouted")
+        elif layer == WARNING:
+            self._warnings.remove_thread(thread)
+        else:
+            self._capacity.remove_thread(thread)
+
+    def _obs(
+        self, thread: str, own: str, report: Report, family: str, t_us: int, cancel: bool
+    ) -> Obs:
+        lon: float | None = None
+        lat: float | None = None
+        geometry = report.geometry
+        if cancel:
+            pass
+        elif type(geometry) is Point:
+            lon, lat = geometry.coordinates[0], geometry.coordinates[1]
+        elif geometry is not None:
+            lon, lat = representative_point(geometry)
+        elif report.area_codes:
+            area = self.districts.geometry_for_codes(report.area_codes)
+            if area is not None:
+                point = area.representative_point()
+                lon, lat = point.x, point.y
+        return Obs(
+            thread=thread,
+            key=f"{own}:{report.sequence}",
+            source=report.source,
+            agency=report.agency or report.source,
+            family=family,
+            category=report.category,
+            severity=report.severity,
+            lon=lon,
+            lat=lat,
+            t_us=t_us,
+            t_str=rfc3339(t_us),
+            sequence=report.sequence,
+            metrics=report.metrics,
+            headline=report.headline,
+            cancel=cancel,
+        )
+
+    def _fire(self, until_us: int) -> None:
+        ctx = self._ctx
+        timers = ctx.timers
+        while (entry := timers.pop_due(until_us)) is not None:
+            due_us, ident, kind = entry
+            ctx.step(due_us)
+            if ident.startswith("inc-"):
+                self._incidents.fire(due_us, ident, kind)
+            else:
+                self._warnings.fire(due_us, ident, kind)
+            self._board.flush()
+
+    # -- output ---------------------------------------------------------------------------------
+
+    def picture(self) -> Picture:
+        """The current live picture (contract 3), built from the state."""
+        return Picture(
+            seq=self._ctx.seq,
+            as_of=self.as_of,
+            incidents={v["id"]: v for v in self._incidents.views()},
+            warnings={v["id"]: v for v in self._warnings.views()},
+            districts={v["ags"]: v for v in self._board.views()},
+            capacity={v["id"]: v for v in self._capacity.views()},
+        )
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The full state as msgpack; equal histories give equal bytes."""
+        ctx = self._ctx
+        return _snapshot_encoder.encode(
+            _Snapshot(
+                format=SNAPSHOT_FORMAT,
+                status=self.status,
+                rules=self.rules.digest,
+                seq=ctx.seq,
+                clock_us=ctx.clock_us,
+                seqs=self._seqs,
+                canon=self._canon,
+                alias=self._alias,
+                threads=self._threads,
+                incidents=list(self._incidents.live.values()),
+                warnings=list(self._warnings.live.values()),
+                capacity=list(self._capacity.threads.values()),
+            )
+        )
+
+    @classmethod
+    def restore(
+        cls, data: bytes, rules: Rules | None = None, districts: Districts | None = None
+    ) -> Engine:
+        """An engine that continues exactly like the one that made the snapshot (given the
+        same rules and districts; other rules apply from now on)."""
+        try:
+            state = _snapshot_decoder.decode(data)
+        except msgspec.MsgspecError as error:
+            raise SnapshotInvalid(str(error)) from None
+        if state.format != SNAPSHOT_FORMAT:
+            raise SnapshotInvalid(f"format {state.format} is not {SNAPSHOT_FORMAT}")
+        if state.status not in ("actual", "exercise", "test"):
+            raise SnapshotInvalid(f"unknown status {state.status!r}")
+        engine = cls(rules, districts, status=state.status)  # type: ignore[arg-type]
+        ctx = engine._ctx
+        ctx.seq = state.seq
+        ctx.clock_us = state.clock_us
+        engine._seqs = state.seqs
+        engine._canon = state.canon
+        engine._alias = state.alias
+        engine._threads = state.threads
+        engine._incidents.restore(state.incidents)
+        engine._warnings.restore(state.warnings)
+        engine._capacity.restore(state.capacity)
+        engine._board.flush(emit=False)
+        return engine

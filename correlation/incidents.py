@@ -1,0 +1,569 @@
+"""The incident layer: clustering reports into incidents, their threads and their lifecycle.
+
+A report joins the NEAREST live incident (open, or resolved — which reopens it) that has a
+family compatible with the report's, lies within the pair's radius of the report, and whose
+``last_seen`` is within the pair's time window of the report's ``observed_at`` (rules.py says
+how a pair's radius and window are chosen). Ties in distance go to the smaller id. Otherwise the
+report opens a new incident.
+
+A thread stays in its incident when updated, even if it moved, unless it moved further than
+``move_out_factor`` × radius from the centroid of the incident's other threads or its new family
+fits none of theirs: then it leaves (``thread_moved_out``) and is clustered afresh. The centroid
+is the mean of the live threads' latest positions (threads that carry no position are left out).
+
+Views are rebuilt from plain fields for every change; their cost grows with the threads of that
+one incident, never with the number of incidents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgspec
+
+from correlation.changes import (
+    IncidentCancelled,
+    IncidentClosed,
+    IncidentOpened,
+    IncidentReopened,
+    IncidentResolved,
+    IncidentUpdated,
+)
+from correlation.clock import CLOSE, RESOLVE, rfc3339
+from correlation.context import Context
+from correlation.errors import UnknownIncident
+from correlation.escalation import Board
+from correlation.spatial import Grid, distance_m
+from ingest.report import SEVERITY_RANK
+
+
+class Obs:
+    """One report as the incident layer needs it (built once per report)."""
+
+    __slots__ = (
+        "agency", "cancel", "category", "family", "headline", "key", "lat", "lon", "metrics",
+        "rank", "sequence", "severity", "source", "t_str", "t_us", "thread",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        *,
+        thread: str,
+        key: str,
+        source: str,
+        agency: str,
+        family: str,
+        category: str,
+        severity: str,
+        lon: float | None,
+        lat: float | None,
+        t_us: int,
+        t_str: str,
+        sequence: int,
+        metrics: dict[str, int],
+        headline: str | None,
+        cancel: bool,
+    ) -> None:
+        self.thread = thread
+        self.key = key
+        self.source = source
+        self.agency = agency
+        self.family = family
+        self.category = category
+        self.severity = severity
+        self.rank = SEVERITY_RANK[severity]
+        self.lon = lon
+        self.lat = lat
+        self.t_us = t_us
+        self.t_str = t_str
+        self.sequence = sequence
+        self.metrics = metrics
+        self.headline = headline
+        self.cancel = cancel
+
+
+class Link(msgspec.Struct, kw_only=True):
+    """A thread inside an incident: its latest version and why it was linked."""
+
+    thread: str
+    source: str
+    agency: str
+    family: str
+    category: str
+    severity: str
+    rank: int
+    lon: float | None
+    lat: float | None
+    seen_us: int
+    seen: str
+    sequence: int
+    metrics: dict[str, int]
+    headline: str | None
+    order: int  # 0 for the opening thread, then in joining order
+    linked_at: str
+    distance_m: float
+    time_gap_s: int
+    reason: str
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "thread": self.thread,
+            "source": self.source,
+            "agency": self.agency,
+            "category": self.category,
+            "severity": self.severity,
+            "linked_at": self.linked_at,
+            "distance_m": self.distance_m,
+            "time_gap_s": self.time_gap_s,
+            "reason": self.reason,
+        }
+
+    def update(self, obs: Obs) -> None:
+        self.source = obs.source
+        self.agency = obs.agency
+        self.family = obs.family
+        self.category = obs.category
+        self.severity = obs.severity
+        self.rank = obs.rank
+        self.lon = obs.lon
+        self.lat = obs.lat
+        self.seen_us = obs.t_us
+        self.seen = obs.t_str
+        self.sequence = obs.sequence
+        self.metrics = obs.metrics
+        self.headline = obs.headline
+
+
+class Incident(msgspec.Struct, kw_only=True):
+    id: str
+    status: str  # "open" | "resolved"
+    links: dict[str, Link]
+    families: dict[str, int]  # family -> number of live threads of it
+    first_us: int
+    first: str
+    last_us: int
+    last: str
+    active_us: int  # last activity: latest report, or an operator's reopen
+    due_us: int  # resolve deadline while open, close deadline while resolved
+    resolved_us: int | None = None
+    next_order: int = 1
+    # derived from the links by _settle (kept so views and the board need not recompute)
+    lon: float | None = None
+    lat: float | None = None
+    district: str | None = None
+    warnings: list[str] = []
+    severity: str = "unknown"
+    category: str = ""
+    title: str = ""
+    metrics: dict[str, int] = {}
+    cells: list[tuple[str, int, int]] = []
+
+
+def incident_id(key: str) -> str:
+    return "inc-" + hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:12]
+
+
+class Incidents:
+    __slots__ = ("_board", "_ctx", "_grids", "by_thread", "covering", "live")
+
+    def __init__(self, ctx: Context, board: Board) -> None:
+        self._ctx = ctx
+        self._board = board
+        self._grids = {g.name: Grid(ctx.rules.cell_m[g.name]) for g in ctx.rules.groups}
+        self.live: dict[str, Incident] = {}
+        self.by_thread: dict[str, str] = {}
+        # set by the engine: ids of the active warnings whose area contains a point, sorted
+        self.covering: Callable[[float, float], list[str]] = lambda lon, lat: []
+
+    # -- reports --------------------------------------------------------------------------------
+
+    def apply(self, obs: Obs) -> None:
+        ident = self.by_thread.get(obs.thread)
+        incident = self.live.get(ident) if ident is not None else None
+        if obs.cancel:
+            if incident is not None:
+                self.remove(incident, obs.thread, "thread_cancelled")
+            return
+        if incident is not None:
+            if self._stays(incident, obs):
+                self._replace(incident, obs)
+                return
+            self.remove(incident, obs.thread, "thread_moved_out")
+        self._attach(obs)
+
+    def remove_thread(self, thread: str, reason: str) -> None:
+        ident = self.by_thread.get(thread)
+        incident = self.live.get(ident) if ident is not None else None
+        if incident is not None:
+            self.remove(incident, thread, reason)
+
+    def _attach(self, obs: Obs) -> None:
+        found = self._nearest(obs) if obs.lon is not None else None
+        if found is None:
+            self._open(obs)
+        else:
+            self._join(*found, obs)
+
+    def _nearest(self, obs: Obs) -> tuple[Incident, float, float, int] | None:
+        """``(incident, distance, radius, window)`` of the nearest incident obs may join."""
+        rules = self._ctx.rules
+        pairs = rules.pairs
+        family, lon, lat, t_us = obs.family, obs.lon, obs.lat, obs.t_us
+        assert lon is not None
+        assert lat is not None
+        live = self.live
+        best: tuple[Incident, float, float, int] | None = None
+        best_key: tuple[float, str] | None = None
+        scans = rules.scans[family]
+        seen: set[str] | None = set() if len(scans) > 1 else None
+        for group, radius in scans:
+            for ident in self._grids[group].near(lon, lat, radius):
+                if seen is not None:
+                    if ident in seen:
+                        continue
+                    seen.add(ident)
+                incident = live[ident]
+                reach, window = -1.0, -1
+                for other in incident.families:
+                    pair = pairs.get((family, other))
+                    if pair is not None:
+                        reach = max(reach, pair.radius_m)
+                        window = max(window, pair.window_us)
+                if reach < 0 or abs(t_us - incident.last_us) > window:
+                    continue
+                d = distance_m(lon, lat, incident.lon, incident.lat)  # type: ignore[arg-type]
+                if d <= reach and (best_key is None or (d, ident) < best_key):
+                    best, best_key = (incident, d, reach, window), (d, ident)
+        return best
+
+    def _open(self, obs: Obs) -> None:
+        ident = incident_id(obs.key)
+        salt = 1
+        while ident in self.live:  # never for distinct report keys; kept deterministic anyway
+            ident = incident_id(f"{obs.key}#{salt}")
+            salt += 1
+        link = self._link(obs, 0, 0.0, 0, "opened")
+        incident = Incident(
+            id=ident,
+            status="open",
+            links={obs.thread: link},
+            families={obs.family: 1},
+            first_us=obs.t_us,
+            first=obs.t_str,
+            last_us=obs.t_us,
+            last=obs.t_str,
+            active_us=obs.t_us,
+            due_us=-1,
+        )
+        self.live[ident] = incident
+        self.by_thread[obs.thread] = ident
+        self._settle(incident, moved=True)
+        self._ctx.emit(
+            IncidentOpened, entity="incident", id=ident, view=self.view(incident), thread=obs.thread
+        )
+
+    def _join(self, incident: Incident, d: float, reach: float, window: int, obs: Obs) -> None:
+        gap = abs(obs.t_us - incident.last_us) // 1_000_000
+        with_ = "+".join(
+            sorted(f for f in incident.families if (obs.family, f) in self._ctx.rules.pairs)
+        )
+        reason = (
+            f"{obs.family} joins {with_}: {d:.0f} m <= {reach:.0f} m, "
+            f"{gap} s <= {window // 1_000_000} s"
+        )
+        incident.links[obs.thread] = self._link(obs, incident.next_order, round(d, 1), gap, reason)
+        incident.next_order += 1
+        incident.families[obs.family] = incident.families.get(obs.family, 0) + 1
+        self.by_thread[obs.thread] = incident.id
+        self._activity(incident, obs, "thread_linked")
+
+    def _link(self, obs: Obs, order: int, d: float, gap: int, reason: str) -> Link:
+        return Link(
+            thread=obs.thread,
+            source=obs.source,
+            agency=obs.agency,
+            family=obs.family,
+            category=obs.category,
+            severity=obs.severity,
+            rank=obs.rank,
+            lon=obs.lon,
+            lat=obs.lat,
+            seen_us=obs.t_us,
+            seen=obs.t_str,
+            sequence=obs.sequence,
+            metrics=obs.metrics,
+            headline=obs.headline,
+            order=order,
+            linked_at=obs.t_str,
+            distance_m=d,
+            time_gap_s=gap,
+            reason=reason,
+        )
+
+    def _stays(self, incident: Incident, obs: Obs) -> bool:
+        """Whether an updated thread remains in its incident (see the module docstring)."""
+        if len(incident.links) == 1:
+            return True
+        pairs = self._ctx.rules.pairs
+        reach = -1.0
+        sum_lon = sum_lat = 0.0
+        located = 0
+        for thread, link in incident.links.items():
+            if thread == obs.thread:
+                continue
+            pair = pairs.get((obs.family, link.family))
+            if pair is not None:
+                reach = max(reach, pair.radius_m)
+            if link.lon is not None and link.lat is not None:
+                sum_lon += link.lon
+                sum_lat += link.lat
+                located += 1
+        if reach < 0:
+            return False
+        if obs.lon is None or obs.lat is None or not located:
+            return True
+        d = distance_m(obs.lon, obs.lat, sum_lon / located, sum_lat / located)
+        return d <= reach * self._ctx.rules.move_out_factor
+
+    def _replace(self, incident: Incident, obs: Obs) -> None:
+        link = incident.links[obs.thread]
+        if link.family != obs.family:
+            self._uncount(incident, link.family)
+            incident.families[obs.family] = incident.families.get(obs.family, 0) + 1
+        link.update(obs)
+        self._activity(incident, obs, "thread_updated")
+
+    def _activity(self, incident: Incident, obs: Obs, reason: str) -> None:
+        if obs.t_us > incident.last_us:
+            incident.last_us, incident.last = obs.t_us, obs.t_str
+        if obs.t_us < incident.first_us:
+            incident.first_us, incident.first = obs.t_us, obs.t_str
+        incident.active_us = max(incident.active_us, obs.t_us)
+        reopened = incident.status == "resolved"
+        if reopened:
+            incident.status, incident.resolved_us = "open", None
+            incident.due_us = -1  # a fresh resolve deadline even if it equals the close one
+        self._settle(incident, moved=True)
+        view = self.view(incident)
+        if reopened:
+            self._ctx.emit(
+                IncidentReopened,
+                entity="incident",
+                id=incident.id,
+                view=view,
+                reason="activity",
+                thread=obs.thread,
+            )
+        else:
+            self._ctx.emit(
+                IncidentUpdated,
+                entity="incident",
+                id=incident.id,
+                view=view,
+                reason=reason,
+                thread=obs.thread,
+            )
+
+    def _uncount(self, incident: Incident, family: str) -> None:
+        left = incident.families[family] - 1
+        if left:
+            incident.families[family] = left
+        else:
+            del incident.families[family]
+
+    def remove(self, incident: Incident, thread: str, reason: str) -> None:
+        link = incident.links.pop(thread)
+        self._uncount(incident, link.family)
+        if self.by_thread.get(thread) == incident.id:
+            del self.by_thread[thread]
+        if not incident.links:
+            self._drop(incident)
+            self._ctx.emit(
+                IncidentCancelled, entity="incident", id=incident.id, view=None, thread=thread
+            )
+            return
+        self._settle(incident, moved=True)
+        self._ctx.emit(
+            IncidentUpdated,
+            entity="incident",
+            id=incident.id,
+            view=self.view(incident),
+            reason=reason,
+            thread=thread,
+        )
+
+    def _drop(self, incident: Incident) -> None:
+        del self.live[incident.id]
+        for group, cx, cy in incident.cells:
+            self._grids[group].remove((cx, cy), incident.id)
+        for thread in incident.links:
+            if self.by_thread.get(thread) == incident.id:
+                del self.by_thread[thread]
+        self._board.incident(incident.id, None, "unknown", {})
+
+    # -- derived state --------------------------------------------------------------------------
+
+    def _settle(self, incident: Incident, *, moved: bool) -> None:
+        """Recompute everything derived from the links; index, timers and board follow."""
+        rules = self._ctx.rules
+        lead: Link | None = None
+        metrics: dict[str, int] = {}
+        sum_lon = sum_lat = 0.0
+        located = 0
+        for link in incident.links.values():
+            if lead is None or (link.rank, -link.order) > (lead.rank, -lead.order):
+                lead = link
+            for name, value in link.metrics.items():
+                metrics[name] = metrics.get(name, 0) + value
+            if link.lon is not None and link.lat is not None:
+                sum_lon += link.lon
+                sum_lat += link.lat
+                located += 1
+        assert lead is not None
+        incident.severity = lead.severity
+        incident.category = lead.category
+        incident.title = lead.headline or lead.category
+        incident.metrics = dict(sorted(metrics.items()))
+        if moved:
+            lon = round(sum_lon / located, 6) if located else None
+            lat = round(sum_lat / located, 6) if located else None
+            if (lon, lat) != (incident.lon, incident.lat):
+                incident.lon, incident.lat = lon, lat
+                if lon is None or lat is None:
+                    incident.district, incident.warnings = None, []
+                else:
+                    incident.district = self._ctx.districts.at(lon, lat)
+                    incident.warnings = self.covering(lon, lat)
+            self._index(incident)
+        if incident.status == "open":
+            quiet = max(rules.quiet_us[f] for f in incident.families)
+            due = incident.active_us + quiet
+            if due != incident.due_us:
+                incident.due_us = due
+                self._ctx.timers.push(due, incident.id, RESOLVE)
+            self._board.incident(
+                incident.id, incident.district, incident.severity, incident.metrics
+            )
+        else:
+            self._board.incident(incident.id, None, "unknown", {})
+
+    def _index(self, incident: Incident) -> None:
+        lon, lat = incident.lon, incident.lat
+        cells: list[tuple[str, int, int]] = []
+        if lon is not None and lat is not None:
+            group_of = self._ctx.rules.group_of
+            for group in sorted({group_of[f].name for f in incident.families}):
+                cells.append((group, *self._grids[group].key(lon, lat)))
+        if cells != incident.cells:
+            for group, cx, cy in incident.cells:
+                self._grids[group].remove((cx, cy), incident.id)
+            for group, cx, cy in cells:
+                self._grids[group].add((cx, cy), incident.id)
+            incident.cells = cells
+
+    def view(self, incident: Incident) -> dict[str, Any]:
+        links = incident.links
+        threads = sorted(links)
+        return {
+            "id": incident.id,
+            "status": incident.status,
+            "category": incident.category,
+            "severity": incident.severity,
+            "title": incident.title,
+            "centroid": None if incident.lon is None else [incident.lon, incident.lat],
+            "district": incident.district,
+            "first_seen": incident.first,
+            "last_seen": incident.last,
+            "resolved_at": None if incident.resolved_us is None else rfc3339(incident.resolved_us),
+            "agencies": sorted({link.agency for link in links.values()}),
+            "families": sorted(incident.families),
+            "metrics": incident.metrics,
+            "warnings": incident.warnings,
+            "threads": threads,
+            "links": [links[t].view() for t in threads],
+        }
+
+    def views(self) -> Iterator[dict[str, Any]]:
+        for incident in self.live.values():
+            yield self.view(incident)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def fire(self, due_us: int, ident: str, kind: int) -> None:
+        """A timer popped; act only if it is still the incident's current deadline."""
+        incident = self.live.get(ident)
+        if incident is None or incident.due_us != due_us:
+            return
+        if kind == RESOLVE and incident.status == "open":
+            self._resolve(incident, due_us, "quiet")
+        elif kind == CLOSE and incident.status == "resolved":
+            self._drop(incident)
+            self._ctx.emit(IncidentClosed, entity="incident", id=ident, view=None)
+
+    def _resolve(self, incident: Incident, at_us: int, reason: str) -> None:
+        incident.status = "resolved"
+        incident.resolved_us = at_us
+        incident.due_us = at_us + self._ctx.rules.close_after_us
+        self._ctx.timers.push(incident.due_us, incident.id, CLOSE)
+        self._board.incident(incident.id, None, "unknown", {})
+        self._ctx.emit(
+            IncidentResolved,
+            entity="incident",
+            id=incident.id,
+            view=self.view(incident),
+            reason=reason,
+        )
+
+    def resolve(self, ident: str, at_us: int) -> None:
+        incident = self.live.get(ident)
+        if incident is None:
+            raise UnknownIncident(ident)
+        if incident.status == "open":
+            self._resolve(incident, at_us, "operator")
+
+    def reopen(self, ident: str, at_us: int) -> None:
+        incident = self.live.get(ident)
+        if incident is None:
+            raise UnknownIncident(ident)
+        if incident.status == "resolved":
+            incident.status, incident.resolved_us, incident.due_us = "open", None, -1
+            incident.active_us = max(incident.active_us, at_us)
+            self._settle(incident, moved=False)
+            self._ctx.emit(
+                IncidentReopened,
+                entity="incident",
+                id=ident,
+                view=self.view(incident),
+                reason="operator",
+            )
+
+    def set_warnings(self, ident: str, warnings: list[str], reason: str) -> None:
+        incident = self.live[ident]
+        if warnings != incident.warnings:
+            incident.warnings = warnings
+            self._ctx.emit(
+                IncidentUpdated,
+                entity="incident",
+                id=ident,
+                view=self.view(incident),
+                reason=reason,
+            )
+
+    # -- restore --------------------------------------------------------------------------------
+
+    def restore(self, incidents: list[Incident]) -> None:
+        """Rebuild indexes, timers and board contributions from restored incidents."""
+        for incident in incidents:
+            self.live[incident.id] = incident
+            for thread in incident.links:
+                self.by_thread[thread] = incident.id
+            for group, cx, cy in incident.cells:
+                self._grids[group].add((cx, cy), incident.id)
+            kind = RESOLVE if incident.status == "open" else CLOSE
+            self._ctx.timers.push(incident.due_us, incident.id, kind)
+            if incident.status == "open":
+                self._board.incident(
+                    incident.id, incident.district, incident.severity, incident.metrics
+                )
