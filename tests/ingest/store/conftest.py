@@ -62,7 +62,7 @@ async def report_log(request: pytest.FixtureRequest) -> AsyncIterator[ReportLog]
     if request.param == "memory":
         log = MemoryReportLog()
     else:
-        url: str = request.getfixturevalue("pg_database_url")
+        url: str = request.getfixturevalue("pg_fresh_url")
         log = await PostgresReportLog.open(url)
     yield log
     await log.close()

@@ -1,0 +1,147 @@
+"""What only the PostgreSQL report log has to show: several writers (processes), partitions,
+notifications across instances, the stored columns."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import asyncpg
+import msgspec
+import pytest
+
+from ingest.report import Report
+from ingest.store import (
+    Database,
+    MemoryReportLog,
+    PostgresReportLog,
+    StoreClosed,
+    UnsupportedURL,
+    open_report_log,
+)
+from tests.ingest.store.conftest import MakeItem
+
+
+async def test_two_writers_and_a_tailing_reader_never_see_offsets_out_of_order(
+    pg_fresh_url: str, make_item: MakeItem
+) -> None:
+    # Two PostgresReportLog instances with their own pools stand for two processes.
+    a = await PostgresReportLog.open(pg_fresh_url)
+    b = await PostgresReportLog.open(pg_fresh_url)
+    reader = await PostgresReportLog.open(pg_fresh_url)
+    seen: list[int] = []
+    done = asyncio.Event()
+
+    async def tail() -> None:
+        after = 0
+        while not (done.is_set() and after == await reader.last_offset()):
+            page = await reader.read(after, 50)
+            seen.extend(r.offset or 0 for r in page)
+            if page:
+                after = page[-1].offset or 0
+            else:
+                await reader.wait_for(after, 0.05)
+
+    async def write(log: PostgresReportLog, base: int) -> None:
+        for n in range(base, base + 150, 3):
+            await log.append([make_item(n), make_item(n + 1), make_item(n + 2)])
+
+    tailer = asyncio.create_task(tail())
+    await asyncio.gather(*(write(log, k * 1000) for k in range(4) for log in (a, b)))
+    done.set()
+    await asyncio.wait_for(tailer, 30)
+    # Every entry was seen exactly once, in order: no entry committed "behind" the reader.
+    assert seen == list(range(1, await reader.last_offset() + 1))
+    assert len(seen) == 4 * 150  # both writers wrote every n: the second copy is a duplicate
+    for log in (a, b, reader):
+        await log.close()
+
+
+async def test_wait_for_hears_appends_of_another_instance(
+    pg_fresh_url: str, make_item: MakeItem
+) -> None:
+    writer = await PostgresReportLog.open(pg_fresh_url)
+    listener = await PostgresReportLog.open(pg_fresh_url)
+    waiting = asyncio.create_task(listener.wait_for(0, 10.0))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await writer.append([make_item(1)])
+    assert await waiting is True
+    assert loop.time() - started < 1.0  # NOTIFY, not the polling fallback
+    await writer.close()
+    await listener.close()
+
+
+async def test_columns_and_monthly_partition(pg_fresh_url: str, make_item: MakeItem) -> None:
+    log = await PostgresReportLog.open(pg_fresh_url)
+    report, raw = make_item(3)
+    [appended] = await log.append([(report, raw)])
+    conn = await asyncpg.connect(pg_fresh_url)
+    row = await conn.fetchrow(
+        "SELECT tableoid::regclass::text AS part, source, source_id, sequence, msg_type, status,"
+        " category, observed_at, raw, report->>'headline' AS headline FROM reports"
+    )
+    assert row is not None
+    now = datetime.now(UTC)
+    assert row["part"] == f"reports_p{now:%Y%m}"  # not the DEFAULT partition
+    assert (row["source"], row["source_id"], row["sequence"]) == report.key
+    assert (row["msg_type"], row["status"], row["category"]) == ("alert", "actual", "fire.building")
+    assert row["observed_at"] == report.observed_at
+    assert row["raw"] == raw
+    assert row["headline"] == report.headline
+    key = await conn.fetchrow("SELECT log_offset, received_at FROM report_keys")
+    assert key is not None
+    assert (key["log_offset"], key["received_at"]) == (1, appended.report.received_at)
+    next_month = await conn.fetchval(
+        "SELECT count(*) FROM pg_inherits WHERE inhparent = 'reports'::regclass"
+    )
+    assert next_month == 3  # default + this month + next month, made ahead of time
+    await conn.close()
+    await log.close()
+
+
+async def test_reopened_log_continues_offsets(pg_fresh_url: str, make_item: MakeItem) -> None:
+    log = await PostgresReportLog.open(pg_fresh_url)
+    await log.append([make_item(n) for n in range(3)])
+    await log.close()
+    with pytest.raises(StoreClosed):
+        await log.append([make_item(9)])
+    again = await PostgresReportLog.open(pg_fresh_url)
+    appended = await again.append([make_item(2), make_item(3)])
+    assert [(a.offset, a.duplicate) for a in appended] == [(3, True), (4, False)]
+    await again.close()
+
+
+async def test_read_decodes_what_was_stored_even_without_geometry_checks(
+    pg_fresh_url: str, make_item: MakeItem
+) -> None:
+    log = await PostgresReportLog.open(pg_fresh_url)
+    report, raw = make_item(5)
+    cancel = msgspec.structs.replace(report, msg_type="cancel", geometry=None, area_codes=(),
+                                     sequence=2)  # fmt: skip
+    await log.append([(report, raw), (cancel, b"{}")])
+    stored = await log.read(0, 10)
+    assert [type(r) for r in stored] == [Report, Report]
+    assert stored[1].msg_type == "cancel"
+    assert stored[1].geometry is None
+    await log.close()
+
+
+async def test_open_report_log_picks_the_adapter_by_url(pg_fresh_url: str) -> None:
+    memory = await open_report_log("memory://")
+    assert isinstance(memory, MemoryReportLog)
+    postgres = await open_report_log(pg_fresh_url)
+    assert isinstance(postgres, PostgresReportLog)
+    await postgres.close()
+    with pytest.raises(UnsupportedURL, match="'kafka'"):
+        await open_report_log("kafka://localhost:9092")
+
+
+async def test_shared_database_is_not_closed_by_the_log(pg_fresh_url: str) -> None:
+    db = await Database.connect(pg_fresh_url)
+    log = await PostgresReportLog.open(db)
+    await log.close()
+    assert await db.pool.fetchval("SELECT last_offset FROM report_log_head") == 0
+    await db.close()
