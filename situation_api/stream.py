@@ -204,9 +204,13 @@ class StreamHub:
             self._heartbeat_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat_task
-        for websocket in list(self._sockets.values()):
+
+        async def close(websocket: WebSocket) -> None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(websocket.close(1001, "server shutting down"), 1.0)
+
+        # concurrently: a stuck client must not hold up the others' close frames
+        await asyncio.gather(*(close(ws) for ws in list(self._sockets.values())))
 
     # -- client side -----------------------------------------------------------------------------
 
