@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +63,14 @@ class Server:
 
 
 @pytest.fixture
-def env() -> Iterator[dict[str, str]]:
+def env() -> dict[str, str]:
     values = {
         **os.environ,
         "LAGEZENTRUM_SNAPSHOT_CHANGES": "40",  # recovery goes through snapshot + log tail
         "LAGEZENTRUM_TICK_SECONDS": "0.2",
     }
     values.pop("LAGEZENTRUM_DATABASE_URL", None)
-    yield values
+    return values
 
 
 async def _load(url: str, acknowledged: set[tuple[str, str, int]], stop: asyncio.Event) -> None:
