@@ -149,9 +149,13 @@ class EmbeddedPostgres:
         mode = "immediate" if immediate else "fast"
         try:
             self._run(["pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "-t", "60", "stop"])
-        except EmbeddedPostgresError:
-            if _live_postmaster_port(self.data_dir) is not None:
-                raise
+        except EmbeddedPostgresError as error:
+            log.warning("pg_ctl stop: %s", error)
+        found = _live_postmaster(self.data_dir)
+        if found is not None:
+            _wait_gone(found[0], 30.0)
+            if _live_postmaster(self.data_dir) is not None:
+                raise EmbeddedPostgresError(f"PostgreSQL (pid {found[0]}) did not stop")
         self._port = None
 
     def kill(self) -> None:
@@ -405,12 +409,13 @@ def _postmaster_pid(data_dir: Path) -> int | None:
         return None
 
 
-def _live_postmaster_port(data_dir: Path) -> int | None:
-    """The port of a postmaster still serving ``data_dir``, or None (none, or a stale pid file)."""
+def _live_postmaster(data_dir: Path) -> tuple[int, int, str] | None:
+    """(pid, port, status) of a postmaster still running on ``data_dir``; None if there is none
+    or ``postmaster.pid`` is stale (its process is gone or the pid now belongs to another)."""
     try:
         lines = (data_dir / "postmaster.pid").read_text().splitlines()
         pid, port = int(lines[0]), int(lines[3])
-        ready = len(lines) > 7 and lines[7].strip() == "ready"
+        status = lines[7].strip() if len(lines) > 7 else "starting"
     except (OSError, IndexError, ValueError):
         return None
     try:
@@ -418,7 +423,7 @@ def _live_postmaster_port(data_dir: Path) -> int | None:
     except ProcessLookupError:
         return None
     except PermissionError:
-        pass  # alive but another user's: it may be ours if we are not root; check cmdline
+        pass  # alive but another user's: it may still be ours (run as the system user)
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.exists():
         try:
@@ -427,7 +432,21 @@ def _live_postmaster_port(data_dir: Path) -> int | None:
             return None
         if not args or not args[0].endswith(b"postgres") or str(data_dir).encode() not in args:
             return None  # the pid was reused by an unrelated process
-    return port if ready else None
+    return pid, port, status
+
+
+def _live_postmaster_port(data_dir: Path, wait: float = 30.0) -> int | None:
+    """The port of a running postmaster ready to serve ``data_dir``; one that is starting up or
+    shutting down is waited for (up to ``wait`` seconds) until it is ready or gone."""
+    deadline = time.monotonic() + wait
+    while (found := _live_postmaster(data_dir)) is not None:
+        pid, port, status = found
+        if status == "ready":
+            return port
+        if time.monotonic() > deadline:
+            raise EmbeddedPostgresError(f"PostgreSQL (pid {pid}) stays {status!r} on {data_dir}")
+        time.sleep(0.1)
+    return None
 
 
 def _wait_gone(pid: int, timeout: float) -> None:
