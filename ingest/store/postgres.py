@@ -159,7 +159,8 @@ class PostgresReportLog:
 
     async def _write(self, items: list[tuple[Report, bytes]]) -> list[Appended]:
         now = self._clock()
-        await self._db.ensure_partitions("reports", "received_at", [now])
+        # Next month too: received_at is taken later, under the lock, and may cross midnight.
+        await self._db.ensure_partitions("reports", "received_at", [now, _next_month(now)])
         try:
             async with self._db.pool.acquire() as conn, conn.transaction():
                 results = await self._write_locked(conn, items)
