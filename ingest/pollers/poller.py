@@ -245,3 +245,27 @@ async def run_pollers(pollers: Sequence[FeedPoller]) -> None:
     async with asyncio.TaskGroup() as group:
         for poller in pollers:
             group.create_task(poller.run(), name=f"poller:{poller.feed.name}")
+
+
+async def serve_feeds(
+    config: PollerConfig,
+    *,
+    log: ReportLog,
+    status: FeedStatusStore,
+    clock: Clock = utc_now,
+    sleep: Sleep = asyncio.sleep,
+    rng: random.Random | None = None,
+) -> None:
+    """Poll every feed of ``config`` until cancelled, through one HTTP client the call owns.
+
+    The entry point for a server: ``task = asyncio.create_task(serve_feeds(...))`` at start-up,
+    ``task.cancel()`` at shutdown.
+    """
+    if not config.feeds:
+        return
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=8)
+    async with httpx.AsyncClient(limits=limits) as client:
+        pollers = build_pollers(
+            config, log=log, status=status, client=client, clock=clock, sleep=sleep, rng=rng
+        )
+        await run_pollers(pollers)

@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
+import msgspec
 from defusedxml import DefusedXmlException
 
 from ingest.errors import FeedInvalid, ReportInvalid
@@ -110,15 +111,43 @@ class CapFileSource(BaseSource):
         return Harvest(got.validators, False, tuple(items), tuple(rejected), tuple(warnings))
 
 
+_RAW_LIST: Final = msgspec.json.Decoder(list[msgspec.Raw])
+_RAW_MAP: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def nina_items(data: bytes) -> list[bytes] | None:
+    """Each warning's own JSON bytes, in the order the NINA parser counts them (array elements,
+    or the values of an id → warning object), or None for a single warning."""
+    body = data.removeprefix(b"\xef\xbb\xbf").strip()
+    try:
+        if body[:1] == b"[":
+            return [bytes(raw) for raw in _RAW_LIST.decode(body)]
+        values = [bytes(raw) for raw in _RAW_MAP.decode(body).values()]
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return values if values and all(v[:1] == b"{" for v in values) else None
+
+
 class NinaSource(BaseSource):
-    """A NINA / warnung.bund.de JSON endpoint (legacy ``*.json`` feeds, api31 dashboard)."""
+    """A NINA / warnung.bund.de JSON endpoint (legacy ``*.json`` feeds, api31 dashboard).
+
+    Legacy feeds list every active warning in one array of megabytes; each report keeps its
+    own warning's JSON as raw bytes, not a copy of the whole list.
+    """
 
     async def harvest(self, fetcher: Fetcher, validators: Validators | None) -> Harvest:
         got = await _get(fetcher, self.feed, self.feed.url, validators)
         if isinstance(got, NotModified):
             return Harvest(got.validators, not_modified=True)
-        items, rejected, warnings = _parsed(got.body, "nina", _options(self.feed))
-        return Harvest(got.validators, False, tuple(items), tuple(rejected), tuple(warnings))
+        result = parse(got.body, "nina", **_options(self.feed))
+        items = [(report, got.body) for report in result.reports]
+        parts = nina_items(got.body)
+        if parts is not None:
+            rejected = {r.index for r in result.rejected}
+            kept = [part for i, part in enumerate(parts) if i not in rejected]
+            if len(kept) == len(result.reports):
+                items = list(zip(result.reports, kept, strict=True))
+        return Harvest(got.validators, False, tuple(items), result.rejected, result.warnings)
 
 
 @dataclass(frozen=True, slots=True)

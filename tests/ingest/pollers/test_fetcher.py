@@ -8,6 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ingest.pollers.errors import FetchFailed, PayloadTooLarge
 from ingest.pollers.fetcher import Backoff, Fetched, Fetcher, NotModified, Validators
@@ -130,3 +132,25 @@ def test_backoff_respects_retry_after_within_the_cap() -> None:
     backoff = Backoff(initial=1.0, maximum=60.0)
     assert backoff.delay(1, random.Random(1), retry_after=30.0) == 30.0
     assert backoff.delay(1, random.Random(1), retry_after=10_000.0) == 60.0
+
+
+@given(
+    initial=st.floats(0.1, 100.0),
+    maximum=st.floats(100.0, 3600.0),
+    failures=st.integers(1, 100_000),
+    seed=st.integers(0, 2**32),
+    retry_after=st.none() | st.floats(0.0, 10**9),
+)
+def test_backoff_always_within_half_ceiling_and_cap(
+    initial: float, maximum: float, failures: int, seed: int, retry_after: float | None
+) -> None:
+    backoff = Backoff(initial=initial, maximum=maximum)
+    wait = backoff.delay(failures, random.Random(seed), retry_after=retry_after)
+    ceiling = min(maximum, initial * 2.0 ** min(failures - 1, 64))
+    assert ceiling / 2 <= wait <= maximum
+    if retry_after is not None:
+        assert wait >= min(retry_after, maximum)
+    else:
+        assert wait <= ceiling
+    # Monotone in expectation: the floor never shrinks as failures grow.
+    assert backoff.delay(failures + 1, random.Random(seed)) >= ceiling / 2

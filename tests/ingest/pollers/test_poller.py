@@ -5,6 +5,7 @@ sleep are fakes, so backoff schedules are checked exactly."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,8 +22,7 @@ from ingest.pollers.poller import (
     FeedPolled,
     FeedPoller,
     FeedPollFailed,
-    build_pollers,
-    run_pollers,
+    serve_feeds,
 )
 from ingest.store import Database, PostgresFeedStatusStore, PostgresReportLog
 from tests.ingest.pollers.conftest import FakeTime, FeedServer
@@ -49,8 +49,8 @@ class Store:
 
 
 @pytest.fixture
-async def store(pg_database_url: str) -> AsyncIterator[Store]:
-    db = await Database.connect(pg_database_url)
+async def store(pg_fresh_url: str) -> AsyncIterator[Store]:
+    db = await Database.connect(pg_fresh_url)
     log = await PostgresReportLog.open(db)
     status = await PostgresFeedStatusStore.open(db)
     yield Store(log, status)
@@ -227,7 +227,7 @@ async def test_nina_repoll_only_produces_duplicates(
     shared_data: Path,
 ) -> None:
     body = (shared_data / "nina/mowas_legacy_2022/unwetter_dwd_2022-02-17.json").read_bytes()
-    expected = parse(body, "nina").reports
+    alerts = json.loads(body)
     url = feed_server.serve(
         "/unwetter.json", body, content_type="application/json", honour_conditional=False
     )
@@ -235,20 +235,27 @@ async def test_nina_repoll_only_produces_duplicates(
 
     first = await nina.poll_once()
     assert isinstance(first, FeedPolled)
-    assert first.accepted == len(expected) > 0
-    assert first.rejected == 0
+    assert (first.accepted, first.rejected) == (len(alerts), 0)
     stored = await store.log.read(0, 1000)
-    assert [r.key for r in stored] == [r.key for r in expected]
+    assert len(stored) == len(alerts)
+    assert {r.source for r in stored} == {"weather"}  # DWD alerts relayed by NINA
+    assert {r.message_id for r in stored} == {a["identifier"] for a in alerts}
+    # Each report keeps its own warning's JSON, not a copy of the whole list.
+    for offset, report in enumerate(stored, start=1):
+        raw = await store.log.read_raw(offset)
+        assert raw is not None
+        assert json.loads(raw)["identifier"] == report.message_id
+        assert len(raw) < len(body) / 4
 
     second = await nina.poll_once()
     assert isinstance(second, FeedPolled)
     assert not second.not_modified
-    assert (second.accepted, second.duplicates) == (0, len(expected))
-    assert await store.log.last_offset() == len(expected)
+    assert (second.accepted, second.duplicates) == (0, len(alerts))
+    assert await store.log.last_offset() == len(alerts)
     health = await store.status.get("test-nina")
     assert health is not None
-    assert health.items == len(expected)
-    newest = max(r.observed_at for r in expected)
+    assert health.items == len(alerts)
+    newest = max(r.observed_at for r in stored)
     assert health.lag_seconds == pytest.approx((fake_time.now - newest).total_seconds())
 
 
@@ -361,10 +368,7 @@ async def test_retry_after_is_honoured(
 
 
 async def test_pollers_from_config_run_side_by_side(
-    feed_server: FeedServer,
-    store: Store,
-    client: httpx.AsyncClient,
-    shared_data: Path,
+    feed_server: FeedServer, store: Store, shared_data: Path
 ) -> None:
     cap_url = feed_server.serve("/a.xml", (shared_data / DWD / MUL[1]).read_bytes())
     bad_url = feed_server.url("/missing.xml")
@@ -379,10 +383,9 @@ async def test_pollers_from_config_run_side_by_side(
         sleeps.append(seconds)
         await asyncio.sleep(0.01)
 
-    pollers = build_pollers(
-        config, log=store.log, status=store.status, client=client, sleep=tiny_sleep
+    task = asyncio.create_task(
+        serve_feeds(config, log=store.log, status=store.status, sleep=tiny_sleep)
     )
-    task = asyncio.create_task(run_pollers(pollers))
     try:
         async with asyncio.timeout(10):
             while feed_server.hits["/a.xml"] < 3 or feed_server.hits["/missing.xml"] < 3:
@@ -400,3 +403,9 @@ async def test_pollers_from_config_run_side_by_side(
     # The good feed waits its interval (less the poll's duration); the broken one backs off.
     assert any(25.0 < s <= 30.0 for s in sleeps)
     assert any(s < 10.0 for s in sleeps)
+
+
+async def test_no_feeds_configured_returns_at_once(store: Store) -> None:
+    await asyncio.wait_for(
+        serve_feeds(loads_config(""), log=store.log, status=store.status), timeout=1
+    )
