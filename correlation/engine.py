@@ -36,7 +36,7 @@ from correlation.capacity import Capacity, Entry
 from correlation.changes import Change
 from correlation.clock import rfc3339, to_us
 from correlation.context import Context
-from correlation.errors import SnapshotInvalid
+from correlation.errors import SnapshotInvalid, UnknownIncident
 from correlation.escalation import Board
 from correlation.incidents import Incident, Incidents, Obs
 from correlation.picture import Picture, picture_json
@@ -160,7 +160,8 @@ class Engine:
 
     def resolve(self, incident_id: str, at: datetime) -> list[Change]:
         """An operator resolves an open incident (no change if already resolved); raises
-        :class:`~correlation.errors.UnknownIncident` if it is not live."""
+        :class:`~correlation.errors.UnknownIncident` if it is not live. Like a report, the
+        action moves the clock to ``at`` if that is later."""
         return self._operator(incident_id, at, self._incidents.resolve)
 
     def reopen(self, incident_id: str, at: datetime) -> list[Change]:
@@ -168,13 +169,22 @@ class Engine:
         return self._operator(incident_id, at, self._incidents.reopen)
 
     def _operator(self, ident: str, at: datetime, action: object) -> list[Change]:
+        if ident not in self._incidents.live:
+            raise UnknownIncident(ident)
         ctx = self._ctx
         out: list[Change] = []
         ctx.out = out
         at_us = to_us(at)
+        if ctx.clock_us is None or at_us > ctx.clock_us:
+            ctx.clock_us = at_us  # an operator's action is an event like a report
+        watermark = ctx.clock_us - self.rules.allowed_lateness_us
+        self._fire(watermark)
+        if ident not in self._incidents.live:
+            return out  # closed by a timer the action's own time fired: nothing left to do
         ctx.step(at_us, at=at.astimezone(UTC))
         action(ident, at_us)  # type: ignore[operator]
         self._board.flush()
+        self._fire(watermark)
         return out
 
     def _chain(self, own: str, report: Report, *, first: bool) -> str:
