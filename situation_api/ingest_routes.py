@@ -30,7 +30,7 @@ from ingest.formats.common import strip_bom
 from ingest.formats.result import ParseResult
 from ingest.formats.table import CsvMapping, MappingInvalid, load_mapping
 from ingest.report import Report, encode_report
-from ingest.store.errors import StoreUnavailable
+from ingest.store.errors import StoreClosed, StoreUnavailable
 from ingest.store.port import Appended, ReportLog
 from situation_api import metrics
 from situation_api.problems import (
@@ -252,7 +252,7 @@ class _Intake:
         paired = pair_raw(result, body, split)
         try:
             appended = await self.log.append([(report, raw) for _, report, raw in paired])
-        except StoreUnavailable as error:
+        except (StoreUnavailable, StoreClosed) as error:
             raise ProblemError(
                 503,
                 f"the report log cannot take writes now; nothing was stored: {error}",

@@ -8,9 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import msgspec
 import pytest
@@ -20,6 +18,7 @@ from fastapi import FastAPI
 from ingest.errors import FeedInvalid, FeedUnsupported
 from ingest.formats import parse
 from ingest.store import PostgresReportLog
+from ops.embedded_postgres import EmbeddedPostgres
 from situation_api.ingest_routes import ingest_router
 from situation_api.metrics import REGISTRY
 from situation_api.problems import install_problem_handlers
@@ -54,16 +53,10 @@ def counter(name: str, fmt: str) -> float:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def report_log(pg_url: str) -> AsyncIterator[PostgresReportLog]:
+async def report_log(pg_server: EmbeddedPostgres) -> AsyncIterator[PostgresReportLog]:
     """One private database for this module; tests compare offsets relative to ``base``."""
-    name = f"ingest_routes_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    parts = urlsplit(pg_url)
-    log = await PostgresReportLog.open(urlunsplit(parts._replace(path=f"/{name}")))
+    url = pg_server.create_database(f"ingest_routes_{uuid.uuid4().hex[:12]}")
+    log = await PostgresReportLog.open(url)
     yield log
     await log.close()
 
@@ -337,6 +330,20 @@ async def test_chunked_oversize_body_is_refused_before_it_is_read(
     assert "content-length" not in {k.lower() for k in response.request.headers}
     assert pulled <= 20  # stopped right after the limit (1 MB = 16 chunks)
     assert await report_log.last_offset() == base
+
+
+async def test_log_that_cannot_take_writes_is_a_503_with_retry_after(
+    pg_fresh_url: str, tag: str
+) -> None:
+    closed = await PostgresReportLog.open(pg_fresh_url)
+    await closed.close()
+    app = make_app(closed)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        response = await http.post("/api/v1/reports", json=report(1, tag))
+    body = problem(response, 503)
+    assert "nothing was stored" in body["detail"]
+    assert response.headers["retry-after"] == "5"
 
 
 # -- CAP ------------------------------------------------------------------------------------------
