@@ -11,6 +11,7 @@ import pytest
 
 if TYPE_CHECKING:
     from ops.embedded_postgres import EmbeddedPostgres
+    from ops.kafka.broker import KafkaBroker
 
 REPO = Path(__file__).resolve().parents[1]
 # CI clones the repository next to a copy of shared/, exactly as in the development checkout.
@@ -56,3 +57,30 @@ def pg_fresh_url(pg_server: EmbeddedPostgres) -> str:
 def pg_database_url(pg_server: EmbeddedPostgres) -> str:
     """A new, empty database on the session server (stronger isolation, slower than a schema)."""
     return pg_server.create_database(f"t_{uuid.uuid4().hex[:16]}")
+
+
+# -- Kafka: one real broker per test module (a JVM start takes seconds) --------------------------
+
+
+@pytest.fixture(scope="module")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """A real single-node Apache Kafka broker (KRaft) for the test module.
+
+    Its data and logs stay in pytest's temporary directory for post-mortems.
+    """
+    from ops.kafka.broker import KafkaBroker
+    from ops.kafka.errors import KafkaError
+
+    broker = KafkaBroker(data_dir=tmp_path_factory.mktemp("kafka"))
+    try:
+        broker.start()
+    except KafkaError as exc:
+        pytest.fail(f"the Kafka test broker did not start: {exc}")
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="module")
+def kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
+    """``127.0.0.1:PORT`` of the module's Kafka broker (see :func:`kafka_broker`)."""
+    return kafka_broker.bootstrap

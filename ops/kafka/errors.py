@@ -1,0 +1,25 @@
+"""The exception root of :mod:`ops.kafka`."""
+
+from __future__ import annotations
+
+
+class KafkaError(RuntimeError):
+    """The development broker or the topic set-up failed; the message says what and why."""
+
+
+class KafkaBrokerError(KafkaError):
+    """The broker could not be fetched, formatted, started or stopped."""
+
+
+class KafkaTopicError(KafkaError):
+    """A topic could not be created, or an existing one differs from its spec.
+
+    ``topic`` names the topic, ``field`` the setting (``partitions``, ``replication_factor`` or a
+    config key such as ``cleanup.policy``) and ``reason`` what is wrong with it.
+    """
+
+    def __init__(self, topic: str, field: str, reason: str) -> None:
+        super().__init__(f"topic {topic!r}: {field}: {reason}")
+        self.topic = topic
+        self.field = field
+        self.reason = reason
