@@ -134,6 +134,10 @@ class Runtime:
         self._task: asyncio.Task[None] | None = None
         self._unpersisted: list[StoredChange] = []
         self._persisted_seq = 0
+        self._recovered_head = 0
+        self._pending_snapshot: tuple[int, datetime, bytes, bytes] | None = None
+        self._writer_wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
         self._snapshot_seq = 0
         self._snapshot_offset = 0
         self._last_snapshot = time.monotonic()
@@ -188,19 +192,23 @@ class Runtime:
     async def start(self) -> None:
         """Restore from the latest snapshot, then tail the log in the background."""
         await self._recover()
+        self._writer = asyncio.create_task(self._write_history(), name="runtime-history")
         self._task = asyncio.create_task(self._run(), name="runtime")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._writer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._writer = None
         if self._engine is not None:
-            with contextlib.suppress(Exception):
-                await self._persist()
-                if not self._unpersisted and self.engine.seq > self._snapshot_seq:
-                    await self._save_snapshot()
+            if self.engine.seq > self._snapshot_seq and self._pending_snapshot is None:
+                self._capture_snapshot()
+            try:
+                await self._flush_history()
+            except Exception:
+                log.exception("could not persist the last changes; the log still has them")
 
     @property
     def lag(self) -> int:
@@ -240,7 +248,7 @@ class Runtime:
                 extra={"seq": self._engine.seq, "offset": state.offset},
             )
         self._snapshot_offset = self.offset
-        self._persisted_seq = await self._history.head()
+        self._persisted_seq = self._recovered_head = await self._history.head()
         self.log_offset = self.started_offset = await self._log.last_offset()
         metrics.LOG_OFFSET.set(self.log_offset)
         self._set_offset_metrics()
@@ -262,8 +270,7 @@ class Runtime:
                     self._handle_tick()
                     self.log_offset = max(await self._log.last_offset(), self.offset)
                     self._set_offset_metrics()
-                await self._persist()
-                await self._maybe_snapshot()
+                self._maybe_snapshot()
                 if not reports:
                     timeout = max(next_tick - time.monotonic(), 0.0)
                     if timeout > 0 and await self._log.wait_for(self.offset, timeout):
@@ -307,7 +314,7 @@ class Runtime:
                 log.exception("stream subscriber failed")
         for change, (seq, payload) in zip(changes, encoded, strict=True):
             metrics.CHANGES.labels(change.entity).inc()
-            if seq > self._persisted_seq:
+            if seq > self._recovered_head:  # the history already has what we re-derive
                 self._unpersisted.append(
                     StoredChange(
                         seq=seq,
@@ -319,37 +326,68 @@ class Runtime:
                     )
                 )
         metrics.ENGINE_SEQ.set(self.engine.seq)
+        self._writer_wake.set()
 
-    async def _persist(self) -> None:
-        if not self._unpersisted:
+    # History and snapshots are written by their own task, so a slow commit never delays the
+    # picture or the stream. Losing unwritten history in a crash is harmless: recovery re-derives
+    # every change above the stored head from the log.
+
+    async def _write_history(self) -> None:
+        while True:
+            await self._writer_wake.wait()
+            self._writer_wake.clear()
+            try:
+                await self._flush_history()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                metrics.RUNTIME_ERRORS.labels("history").inc()
+                log.exception("history write failed; retrying")
+                await asyncio.sleep(self._config.retry_seconds)
+                self._writer_wake.set()
+
+    async def _flush_history(self) -> None:
+        while self._unpersisted:
+            pending, self._unpersisted = self._unpersisted, []
+            try:
+                await self._history.append(pending)
+            except BaseException:
+                self._unpersisted = pending + self._unpersisted
+                raise
+            self._persisted_seq = max(self._persisted_seq, pending[-1].seq)
+        snapshot = self._pending_snapshot
+        # a snapshot must never cover changes the history does not have yet
+        if snapshot is not None and snapshot[0] <= self._persisted_seq:
+            await self._history.save_snapshot(*snapshot)
+            self._pending_snapshot = None
+            metrics.SNAPSHOTS.inc()
+
+    def _maybe_snapshot(self) -> None:
+        if self._pending_snapshot is not None:
             return
-        pending = self._unpersisted
-        await self._history.append(pending)
-        self._persisted_seq = max(self._persisted_seq, pending[-1].seq)
-        self._unpersisted = self._unpersisted[len(pending) :]
-
-    async def _maybe_snapshot(self) -> None:
-        if self._unpersisted:
-            return  # a snapshot must never cover changes the history does not have yet
         moved = self.engine.seq - self._snapshot_seq
         if moved <= 0 and self.offset - self._snapshot_offset < self._config.batch * 10:
             return
         due = time.monotonic() - self._last_snapshot >= self._config.snapshot_interval
         if moved >= self._config.snapshot_changes or due:
-            await self._save_snapshot()
+            self._capture_snapshot()
 
-    async def _save_snapshot(self) -> None:
+    def _capture_snapshot(self) -> None:
+        """Encode the state now (consistent: no await), write it once history has caught up."""
         engine = self.engine
         state = RuntimeState(offset=self.offset, engine=engine.snapshot(), threads=self._threads)
         picture = engine.picture()
         at = datetime.fromisoformat(picture.as_of) if picture.as_of else datetime.now(UTC)
-        await self._history.save_snapshot(
-            engine.seq, at, _state_encoder.encode(state), picture_json(picture)
+        self._pending_snapshot = (
+            engine.seq,
+            at,
+            _state_encoder.encode(state),
+            picture_json(picture),
         )
         self._snapshot_seq = engine.seq
         self._snapshot_offset = self.offset
         self._last_snapshot = time.monotonic()
-        metrics.SNAPSHOTS.inc()
+        self._writer_wake.set()
 
     def _set_offset_metrics(self) -> None:
         metrics.PROCESSED_OFFSET.set(self.offset)

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         default=20_000, description="recent changes kept in memory for reconnecting clients"
     )
     stream_flush_ms: Annotated[float, Field(ge=0)] = Field(
-        default=5.0, description="changes arriving within this window go out as one delta"
+        default=20.0, description="changes arriving within this window go out as one delta"
     )
     log_level: str = "info"
 
