@@ -133,6 +133,7 @@ class Runtime:
         self._subscribers: list[Subscriber] = []
         self._task: asyncio.Task[None] | None = None
         self._unpersisted: list[StoredChange] = []
+        self._inflight: list[StoredChange] = []
         self._persisted_seq = 0
         self._recovered_head = 0
         self._pending_snapshot: tuple[int, datetime, bytes, bytes] | None = None
@@ -225,6 +226,11 @@ class Runtime:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), remaining)
         return True
+
+    def unwritten(self) -> list[StoredChange]:
+        """Changes published but not yet in the history store, in seq order (queries that read
+        the history add these so they never lag behind the stream)."""
+        return [*self._inflight, *self._unpersisted]
 
     async def history_since(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         stored = await self._history.since(after, limit)
@@ -349,11 +355,14 @@ class Runtime:
     async def _flush_history(self) -> None:
         while self._unpersisted:
             pending, self._unpersisted = self._unpersisted, []
+            self._inflight = pending
             try:
                 await self._history.append(pending)
             except BaseException:
                 self._unpersisted = pending + self._unpersisted
                 raise
+            finally:
+                self._inflight = []
             self._persisted_seq = max(self._persisted_seq, pending[-1].seq)
         snapshot = self._pending_snapshot
         # a snapshot must never cover changes the history does not have yet

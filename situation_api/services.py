@@ -68,6 +68,9 @@ class Services:
             after = page[-1].seq
             if len(page) < REPLAY_PAGE:
                 break
+        for stored in self.runtime.unwritten():
+            if stored.seq > after and stored.at <= at:
+                picture.apply(decode_change(stored.payload))
         picture.as_of = rfc3339(to_us(at))
         return picture_json(picture)
 
@@ -84,8 +87,18 @@ class Services:
             after = page[-1].seq
         return out
 
+    async def _timeline_changes(self, entity: str, entity_id: str) -> list[StoredChange]:
+        stored = await self._entity_history(entity, entity_id)
+        head = stored[-1].seq if stored else 0
+        tail = [
+            c
+            for c in self.runtime.unwritten()
+            if c.seq > head and c.entity == entity and c.entity_id == entity_id
+        ]
+        return stored + tail
+
     async def incident_detail(self, incident_id: str) -> dict[str, Any] | None:
-        history = await self._entity_history("incident", incident_id)
+        history = await self._timeline_changes("incident", incident_id)
         live = _decoder.decode(self.runtime.picture_json())
         view: dict[str, Any] | None = next(
             (i for i in live["incidents"] if i.get("id") == incident_id), None
