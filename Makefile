@@ -20,6 +20,7 @@ check: setup
 	$(BIN)/mypy
 
 test: setup check
+	$(BIN)/lagezentrum kafka fetch
 	$(BIN)/pytest -q
 
 demo: setup

@@ -1,5 +1,5 @@
-"""Registers every CLI command module on :data:`ops.cli.app`."""
+"""Registers every CLI command module on :data:`ops.cli.app` (importing one registers it)."""
 
-from ops import kafka_cli
+from ops import bench_decode, bench_engine, bench_live, kafka_cli, replay, serve
 
-__all__ = ["kafka_cli"]
+__all__ = ["bench_decode", "bench_engine", "bench_live", "kafka_cli", "replay", "serve"]

@@ -1,0 +1,117 @@
+"""``lagezentrum bench engine``: throughput, flatness and memory of the correlation engine.
+
+Each measurement runs in a fresh child process so that its peak memory is its own and not the
+scenario generator's. Cost per report is sampled per slice of the stream: a flat cost from the
+first to the last slice shows that clustering does not grow with the number of open incidents.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ingest.report import Report, decode_report, encode_jsonl
+from ops.cli import bench_app
+
+_SLICE = 10_000
+
+
+def _rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _run(path: str, decode_timed: bool) -> dict[str, Any]:
+    """Child process: run the engine over the JSONL file; time decode too if asked."""
+    from correlation.engine import Engine
+
+    lines = Path(path).read_bytes().splitlines()
+    baseline = _rss_mb()
+    reports: list[Report] | None = None if decode_timed else [decode_report(x) for x in lines]
+    engine = Engine()
+    slices: list[float] = []
+    changes = 0
+    started = slice_started = time.perf_counter()
+    for index in range(len(lines)):
+        report = decode_report(lines[index]) if reports is None else reports[index]
+        changes += len(engine.process(report))
+        if (index + 1) % _SLICE == 0:
+            now = time.perf_counter()
+            slices.append((now - slice_started) / _SLICE * 1e6)
+            slice_started = now
+    elapsed = time.perf_counter() - started
+    picture = engine.picture()
+    return {
+        "seconds": elapsed,
+        "reports_per_s": round(len(lines) / elapsed),
+        "us_per_report_by_slice": [round(s, 2) for s in slices],
+        "changes": changes,
+        "incidents_live": len(picture.incidents),
+        "warnings_live": len(picture.warnings),
+        "rss_baseline_mb": baseline,
+        "peak_rss_mb": _rss_mb(),
+    }
+
+
+def _in_child(path: str, decode_timed: bool) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        result: dict[str, Any] = pool.apply(_run, (path, decode_timed))
+    return result
+
+
+def _flatness(slices: list[float]) -> float:
+    """Cost of the last slice over the cost of the second one (the first includes warm-up)."""
+    if len(slices) < 3:
+        return 1.0
+    return round(slices[-1] / slices[1], 2)
+
+
+def measure(total: int, seed: int) -> dict[str, Any]:
+    from ops.scenario import generate_reports
+
+    started = time.perf_counter()
+    scenario = generate_reports(total, seed=seed)
+    generated = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "scenario.jsonl"
+        path.write_bytes(encode_jsonl(scenario.reports))
+        engine_only = _in_child(str(path), decode_timed=False)
+        with_decode = _in_child(str(path), decode_timed=True)
+    return {
+        "benchmark": "engine",
+        "reports": len(scenario.reports),
+        "ground_truth_incidents": len(scenario.incidents),
+        "engine_reports_per_s": engine_only["reports_per_s"],
+        "decode_engine_reports_per_s": with_decode["reports_per_s"],
+        "engine_us_per_report_first_slice": engine_only["us_per_report_by_slice"][1:2],
+        "engine_us_per_report_last_slice": engine_only["us_per_report_by_slice"][-1:],
+        "cost_flatness_last_vs_second_slice": _flatness(engine_only["us_per_report_by_slice"]),
+        "slice_reports": _SLICE,
+        "engine_us_per_report_by_slice": engine_only["us_per_report_by_slice"],
+        "changes": engine_only["changes"],
+        "incidents_live": engine_only["incidents_live"],
+        "peak_rss_mb_engine_only": engine_only["peak_rss_mb"],
+        "rss_mb_after_loading_reports": engine_only["rss_baseline_mb"],
+        "peak_rss_mb_decode_engine": with_decode["peak_rss_mb"],
+        "rss_mb_after_loading_lines": with_decode["rss_baseline_mb"],
+        "generate_seconds": round(generated, 2),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} cores",
+    }
+
+
+@bench_app.command("engine")
+def bench_engine(
+    reports: int = typer.Option(200_000, help="Scenario size in reports."),
+    seed: int = typer.Option(1, help="Scenario seed."),
+) -> None:
+    """Engine alone and decode+engine reports/s, cost per report over the stream, peak memory."""
+    typer.echo(json.dumps(measure(reports, seed)))
