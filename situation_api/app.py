@@ -8,18 +8,22 @@ runtime still holds and closes the stores. Routes reach all of it through ``app.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Final
 
 from fastapi import FastAPI, Query, Request, WebSocket
 
 from correlation.engine import Engine
 from correlation.rules import Rules
+from ingest.pollers.config import load_config
+from ingest.pollers.poller import serve_feeds
 from ingest.report import Report
 from ingest.store import (
     Database,
@@ -131,6 +135,8 @@ async def open_services(
     runtime.subscribe(hub.publish)
     hub.start()
     stack.push_async_callback(hub.close)
+    if settings.feeds_config is not None:
+        await _start_pollers(settings.feeds_config, report_log, feeds, stack)
     return Services(
         settings=settings,
         report_log=report_log,
@@ -139,6 +145,22 @@ async def open_services(
         runtime=runtime,
         hub=hub,
     )
+
+
+async def _start_pollers(
+    path: Path, report_log: ReportLog, feeds: FeedStatusStore, stack: AsyncExitStack
+) -> None:
+    """Poll the configured feeds into the log until shutdown; a bad config stops the start."""
+    config = load_config(path)
+    task = asyncio.create_task(serve_feeds(config, log=report_log, status=feeds), name="pollers")
+
+    async def stop() -> None:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
+    log.info("feed pollers started", extra={"feeds": len(config.feeds)})
 
 
 def create_app(

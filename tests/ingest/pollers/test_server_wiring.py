@@ -1,0 +1,31 @@
+"""Feeds configured for ``lagezentrum serve`` are polled by the running server."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.ingest.pollers.conftest import FeedServer
+from tests.situation_api.live_server import live_server
+
+
+async def test_server_polls_its_configured_feeds_into_the_log(
+    feed_server: FeedServer, shared_data: Path, tmp_path: Path
+) -> None:
+    nina = shared_data / "nina" / "mowas_legacy_2022" / "gefahrendurchsagen_2022-02-17_morning.json"
+    url = feed_server.serve("/mowas.json", nina.read_bytes(), content_type="application/json")
+    config = tmp_path / "feeds.toml"
+    config.write_text(
+        f'[[feed]]\nname = "mowas"\nkind = "nina"\nurl = "{url}"\ninterval_seconds = 60\n'
+    )
+    async with live_server("memory://", feeds_config=config) as live:
+        for _ in range(200):
+            feeds = (await live.http.get("/api/v1/feeds")).json()
+            if feeds.get("feeds") and feeds["feeds"][0].get("last_success"):
+                break
+            await asyncio.sleep(0.05)
+        [feed] = feeds["feeds"]
+        assert feed["feed"] == "mowas"
+        assert feed["items"] == 36  # the 36 MoWaS alerts of that morning
+        assert await live.services.report_log.last_offset() == 36
+    assert feed_server.hits["/mowas.json"] >= 1
