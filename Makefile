@@ -4,9 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup check test demo bench lock clean
+.PHONY: setup system check test demo bench lock clean
 
-setup: $(STAMP)
+setup: system $(STAMP)
+
+# Debian packages (Java, Maven, Chromium, poppler): installs only what is missing.
+system:
+	bash ops/install-system-packages.sh
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
