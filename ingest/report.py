@@ -41,6 +41,7 @@ AREA_CODE_PATTERN: Final = r"^[0-9]{2,12}$"
 # Event times outside this range are typos or attacks, never real reports.
 EARLIEST: Final = datetime(1990, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
+_RANGE: Final = "must lie between 1990 and 2100"
 MAX_VERTICES: Final = 200_000
 MAX_POLYGONS: Final = 5_000
 
@@ -154,13 +155,17 @@ class Report(
 
     def __post_init__(self) -> None:
         # msgspec reports a ValueError raised here as "<message> - at `$`"; we put the field name
-        # first so that the converted ReportInvalid names the field, not the root.
-        for name in ("observed_at", "onset_at", "expires_at"):
-            value: datetime | None = getattr(self, name)
-            if value is not None and not EARLIEST <= value < LATEST:
-                raise ValueError(f"{name}|must lie between 1990 and 2100, got {value.isoformat()}")
-        if self.expires_at is not None and self.expires_at < self.observed_at:
-            raise ValueError("expires_at|must not be earlier than observed_at")
+        # first so that the converted ReportInvalid names the field, not the root. This runs on
+        # every decode, so the common case (only observed_at set) is kept to two comparisons.
+        if not EARLIEST <= self.observed_at < LATEST:
+            raise ValueError(f"observed_at|{_RANGE}, got {self.observed_at.isoformat()}")
+        if self.onset_at is not None and not EARLIEST <= self.onset_at < LATEST:
+            raise ValueError(f"onset_at|{_RANGE}, got {self.onset_at.isoformat()}")
+        if self.expires_at is not None:
+            if not EARLIEST <= self.expires_at < LATEST:
+                raise ValueError(f"expires_at|{_RANGE}, got {self.expires_at.isoformat()}")
+            if self.expires_at < self.observed_at:
+                raise ValueError("expires_at|must not be earlier than observed_at")
         if (
             self.geometry is None
             and not self.area_codes
@@ -168,7 +173,7 @@ class Report(
             and self.msg_type != "cancel"
         ):
             raise ValueError("geometry|required unless area_codes or geocodes are given")
-        if self.source_id.strip() != self.source_id or not self.source_id.isprintable():
+        if not self.source_id.isprintable() or self.source_id.strip() != self.source_id:
             raise ValueError("source_id|must be printable without surrounding white space")
 
     # -- derived, cheap accessors the engine uses on its hot path ---------------------------------
@@ -222,6 +227,10 @@ _encoder: Final = msgspec.json.Encoder()
 
 
 def _checked(report: Report) -> Report:
+    """Polygon checks (shapely) for area reports; points were fully checked while decoding."""
+    geometry = report.geometry
+    if geometry is None or type(geometry) is Point:
+        return report
     from ingest.geometry import checked  # geometry imports this module; break the cycle here
 
     return checked(report)

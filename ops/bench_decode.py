@@ -19,6 +19,8 @@ import typer
 from ingest.report import (
     AREA_CODE_PATTERN,
     CATEGORY_PATTERN,
+    EARLIEST,
+    LATEST,
     METRIC_PATTERN,
     decode_report,
     encode_report,
@@ -86,6 +88,21 @@ class PydanticReport(pydantic.BaseModel):
     feed_format: str = "canonical"
     received_at: datetime | None = None
     offset: int | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _cross_field_rules(self) -> PydanticReport:
+        # The same cross-field rules Report.__post_init__ applies, so both do equal work.
+        if not EARLIEST <= self.observed_at < LATEST:
+            raise ValueError("observed_at out of range")
+        if self.expires_at is not None and self.expires_at < self.observed_at:
+            raise ValueError("expires_at before observed_at")
+        if self.geometry is None and not self.area_codes and self.msg_type != "cancel":
+            raise ValueError("geometry required")
+        if isinstance(self.geometry, _PydanticPoint):
+            lon, lat = self.geometry.coordinates[:2]
+            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+                raise ValueError("coordinates out of range")
+        return self
 
 
 def _rate(count: int, seconds: float) -> float:
