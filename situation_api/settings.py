@@ -7,6 +7,7 @@ error: a misspelt ``snapshot_interval`` must not silently fall back to the defau
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,10 @@ from pydantic_settings import (
 
 
 def default_data_dir() -> Path:
+    # PostgreSQL never runs as root, so as root the embedded server runs as a system user that
+    # must reach the data: a service directory, not one inside /root.
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/lagezentrum")
     return platformdirs.user_data_path("lagezentrum", appauthor=False)
 
 
