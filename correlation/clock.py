@@ -25,9 +25,21 @@ def from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
+_DAYS: dict[int, str] = {}
+
+
 def rfc3339(us: int) -> str:
-    """``2026-11-29T10:00:00Z`` (whole seconds, UTC)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
+    """``2026-11-29T10:00:00Z`` (whole seconds, UTC). The date part is cached per day: this
+    runs for every report."""
+    day, second = divmod(us // 1_000_000, 86_400)
+    date = _DAYS.get(day)
+    if date is None:
+        if len(_DAYS) > 4096:
+            _DAYS.clear()
+        date = _DAYS[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
+    hour, second = divmod(second, 3600)
+    minute, second = divmod(second, 60)
+    return f"{date}{hour:02d}:{minute:02d}:{second:02d}Z"
 
 
 # Timer kinds; the number breaks ties between two timers of one entity at one instant.

@@ -44,7 +44,7 @@ from correlation.rules import Rules
 from correlation.warnings import Warnings, WarningState
 from ingest.districts import Districts, rlp_districts
 from ingest.geometry import representative_point
-from ingest.report import Point, Report, Status
+from ingest.report import SEVERITY_RANK, Point, Report, Status
 
 __all__ = ["Engine", "Picture", "picture_json"]
 
@@ -262,22 +262,24 @@ class Engine:
             if area is not None:
                 point = area.representative_point()
                 lon, lat = point.x, point.y
+        severity = report.severity
         return Obs(
-            thread=thread,
-            key=f"{own}:{report.sequence}",
-            source=report.source,
-            agency=report.agency or report.source,
-            family=family,
-            category=report.category,
-            severity=report.severity,
-            lon=lon,
-            lat=lat,
-            t_us=t_us,
-            t_str=rfc3339(t_us),
-            sequence=report.sequence,
-            metrics=report.metrics,
-            headline=report.headline,
-            cancel=cancel,
+            thread,
+            f"{own}:{report.sequence}",
+            report.source,
+            report.agency or report.source,
+            family,
+            report.category,
+            severity,
+            SEVERITY_RANK[severity],
+            lon,
+            lat,
+            t_us,
+            rfc3339(t_us),
+            report.sequence,
+            report.metrics,
+            report.headline,
+            cancel,
         )
 
     def _fire(self, until_us: int) -> None:

@@ -15,16 +15,19 @@ from typing import Any, Final
 
 from correlation.changes import DistrictLevelChanged, DistrictUpdated
 from correlation.context import Context
-from correlation.rules import EscalationRule
+from correlation.rules import OPS, EscalationRule
 from ingest.report import SEVERITIES
 
 SEVERITY_INDEX: Final[Mapping[str, int]] = {s: i for i, s in enumerate(SEVERITIES)}
+assert SEVERITIES == ("extreme", "severe", "moderate", "minor", "unknown")  # _view relies on it
 _COUNT_KEYS: Final = tuple(f"incidents_{s}" for s in SEVERITIES)
 _WARNING_KEYS: Final = tuple(f"warnings_{s}" for s in SEVERITIES)
 
 
 class _District:
-    __slots__ = ("ags", "beds", "counts", "icu", "level", "metrics", "name", "view", "warnings")
+    __slots__ = (
+        "ags", "beds", "counts", "icu", "level", "metrics", "name", "view", "warnings", "wcounts",
+    )  # fmt: skip
 
     def __init__(self, ags: str, name: str) -> None:
         self.ags = ags
@@ -32,30 +35,66 @@ class _District:
         self.counts = [0] * len(SEVERITIES)
         self.metrics: dict[str, int] = {}
         self.warnings: dict[str, str] = {}  # active warning id -> severity
+        self.wcounts = [0] * len(SEVERITIES)  # active warnings by severity
         self.icu: int | None = None
         self.beds: int | None = None
         self.level = 0
         self.view: dict[str, Any] = {}
 
 
-def evaluate(
-    rules: tuple[EscalationRule, ...], values: Mapping[str, float | None]
-) -> tuple[int, str]:
-    """``(level, reason)``: the highest level one of whose rules holds, and the first such rule
-    with the values that made it hold; ``(0, "")`` when none does."""
-    level, reason = 0, ""
-    for rule in rules:
-        if rule.level > level and all(c.holds(values) for c in rule.conditions):
-            shown = ", ".join(f"{c.metric} = {values.get(c.metric, 0)}" for c in rule.conditions)
-            level, reason = rule.level, f"{rule.text} ({shown})"
-    return level, reason
+_BASE: Final = (
+    *_COUNT_KEYS, "incidents_open", *_WARNING_KEYS, "warnings_active", "casualties",
+    "icu_beds_free", "beds_free",
+)  # fmt: skip
+
+
+class Evaluator:
+    """The escalation rules compiled for one district at a time: the values the rules mention
+    go into a flat list once, then each rule is a few indexed comparisons, highest level first
+    (the first rule that holds decides, so the reason is that of the first matching rule of the
+    highest level in file order)."""
+
+    __slots__ = ("_extra", "_rules")
+
+    def __init__(self, rules: tuple[EscalationRule, ...]) -> None:
+        names = {c.metric for r in rules for c in r.conditions} - set(_BASE)
+        self._extra = tuple(sorted(n.removeprefix("metrics.") for n in names))
+        index = {name: i for i, name in enumerate((*_BASE, *sorted(names)))}
+        ordered = sorted(enumerate(rules), key=lambda p: (-p[1].level, p[0]))
+        self._rules = tuple(
+            (
+                rule.level,
+                tuple((index[c.metric], OPS[c.op], c.value, c.metric) for c in rule.conditions),
+                rule.text,
+            )
+            for _, rule in ordered
+        )
+
+    def __call__(self, district: _District) -> tuple[int, str]:
+        counts, wcounts, sums = district.counts, district.wcounts, district.metrics
+        values: list[int | None] = [
+            *counts, sum(counts), *wcounts, sum(wcounts),
+            sums.get("dead", 0) + sums.get("injured", 0), district.icu, district.beds,
+        ]  # fmt: skip
+        for name in self._extra:
+            values.append(sums.get(name, 0))
+        for level, conditions, text in self._rules:
+            for index, op, value, _ in conditions:
+                actual = values[index]
+                if actual is None or not op(actual, value):
+                    break
+            else:
+                shown = ", ".join(f"{name} = {values[i]}" for i, _, _, name in conditions)
+                return level, f"{text} ({shown})"
+        return 0, ""
 
 
 class Board:
-    __slots__ = ("_ctx", "_dirty", "_districts", "_incidents", "_warnings")
+    __slots__ = ("_ctx", "_dirty", "_districts", "_evaluate", "_incidents", "_warnings")
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
+        self._evaluate = Evaluator(ctx.rules.escalation)
         self._districts = {d.ags: _District(d.ags, d.name) for d in ctx.districts.all()}
         self._incidents: dict[str, tuple[str, int, dict[str, int]]] = {}
         self._warnings: dict[str, tuple[tuple[str, ...], str]] = {}
@@ -107,14 +146,18 @@ class Board:
             return
         if old is not None:
             for ags in old[0]:
-                del self._districts[ags].warnings[ident]
+                district = self._districts[ags]
+                del district.warnings[ident]
+                district.wcounts[SEVERITY_INDEX[old[1]]] -= 1
                 self._touch(ags, "warnings")
         if new is None:
             self._warnings.pop(ident, None)
             return
         self._warnings[ident] = new
         for ags in new[0]:
-            self._districts[ags].warnings[ident] = new[1]
+            district = self._districts[ags]
+            district.warnings[ident] = new[1]
+            district.wcounts[SEVERITY_INDEX[new[1]]] += 1
             self._touch(ags, "warnings")
 
     def capacity(self, ags: str, icu: int | None, beds: int | None) -> None:
@@ -162,32 +205,24 @@ class Board:
                 ctx.emit(DistrictUpdated, entity="district", id=ags, view=view, reason=reason)
 
     def _view(self, district: _District) -> dict[str, Any]:
+        district.level, reason = self._evaluate(district)
         counts = district.counts
-        warnings = district.warnings
-        values: dict[str, float | None] = dict(zip(_COUNT_KEYS, counts, strict=True))
-        values["incidents_open"] = sum(counts)
-        values["warnings_active"] = len(warnings)
-        for key in _WARNING_KEYS:
-            values[key] = 0
-        for severity in warnings.values():
-            values[f"warnings_{severity}"] += 1  # type: ignore[operator]
-        sums = district.metrics
-        for name, value in sums.items():
-            values[f"metrics.{name}"] = value
-        values["casualties"] = sums.get("dead", 0) + sums.get("injured", 0)
-        values["icu_beds_free"] = district.icu
-        values["beds_free"] = district.beds
-        district.level, reason = evaluate(self._ctx.rules.escalation, values)
         return {
             "ags": district.ags,
             "name": district.name,
             "level": district.level,
             "level_reason": reason,
-            "open_incidents": dict(zip(SEVERITIES, counts, strict=True)),
-            "warnings": sorted(warnings),
+            "open_incidents": {
+                "extreme": counts[0],
+                "severe": counts[1],
+                "moderate": counts[2],
+                "minor": counts[3],
+                "unknown": counts[4],
+            },
+            "warnings": sorted(district.warnings),
             "icu_beds_free": district.icu,
             "beds_free": district.beds,
-            "metrics": dict(sorted(sums.items())),
+            "metrics": dict(sorted(district.metrics.items())),
         }
 
     def views(self) -> list[dict[str, Any]]:

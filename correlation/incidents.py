@@ -36,52 +36,27 @@ from correlation.context import Context
 from correlation.errors import UnknownIncident
 from correlation.escalation import Board
 from correlation.spatial import Grid, distance_m
-from ingest.report import SEVERITY_RANK
 
 
-class Obs:
-    """One report as the incident layer needs it (built once per report)."""
+class Obs(msgspec.Struct):
+    """One report as the incident layer needs it (built once per report; never stored)."""
 
-    __slots__ = (
-        "agency", "cancel", "category", "family", "headline", "key", "lat", "lon", "metrics",
-        "rank", "sequence", "severity", "source", "t_str", "t_us", "thread",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        *,
-        thread: str,
-        key: str,
-        source: str,
-        agency: str,
-        family: str,
-        category: str,
-        severity: str,
-        lon: float | None,
-        lat: float | None,
-        t_us: int,
-        t_str: str,
-        sequence: int,
-        metrics: dict[str, int],
-        headline: str | None,
-        cancel: bool,
-    ) -> None:
-        self.thread = thread
-        self.key = key
-        self.source = source
-        self.agency = agency
-        self.family = family
-        self.category = category
-        self.severity = severity
-        self.rank = SEVERITY_RANK[severity]
-        self.lon = lon
-        self.lat = lat
-        self.t_us = t_us
-        self.t_str = t_str
-        self.sequence = sequence
-        self.metrics = metrics
-        self.headline = headline
-        self.cancel = cancel
+    thread: str
+    key: str  # "source:source_id:sequence" of the report: seeds the id of an incident it opens
+    source: str
+    agency: str
+    family: str
+    category: str
+    severity: str
+    rank: int
+    lon: float | None
+    lat: float | None
+    t_us: int
+    t_str: str
+    sequence: int
+    metrics: dict[str, int]
+    headline: str | None
+    cancel: bool
 
 
 class Link(msgspec.Struct, kw_only=True):
@@ -166,12 +141,26 @@ def incident_id(key: str) -> str:
 
 
 class Incidents:
-    __slots__ = ("_board", "_ctx", "_grids", "by_thread", "covering", "live")
+    __slots__ = (
+        "_board", "_ctx", "_grids", "_group", "_pairs", "_quiet", "_scans", "by_thread",
+        "covering", "live",
+    )  # fmt: skip
 
     def __init__(self, ctx: Context, board: Board) -> None:
         self._ctx = ctx
         self._board = board
-        self._grids = {g.name: Grid(ctx.rules.cell_m[g.name]) for g in ctx.rules.groups}
+        rules = ctx.rules
+        self._grids = {g.name: Grid(rules.cell_m[g.name]) for g in rules.groups}
+        self._group = {f: g.name for f, g in rules.group_of.items()}
+        self._quiet = rules.quiet_us
+        # per report family: the grids to search with their radius, and the pair rules
+        self._scans = {
+            f: tuple((self._grids[name], radius) for name, radius in plan)
+            for f, plan in rules.scans.items()
+        }
+        self._pairs = {
+            f: {b: pair for (a, b), pair in rules.pairs.items() if a == f} for f in rules.group_of
+        }
         self.live: dict[str, Incident] = {}
         self.by_thread: dict[str, str] = {}
         # set by the engine: ids of the active warnings whose area contains a point, sorted
@@ -208,18 +197,17 @@ class Incidents:
 
     def _nearest(self, obs: Obs) -> tuple[Incident, float, float, int] | None:
         """``(incident, distance, radius, window)`` of the nearest incident obs may join."""
-        rules = self._ctx.rules
-        pairs = rules.pairs
         family, lon, lat, t_us = obs.family, obs.lon, obs.lat, obs.t_us
         assert lon is not None
         assert lat is not None
         live = self.live
+        pairs = self._pairs[family]
         best: tuple[Incident, float, float, int] | None = None
         best_key: tuple[float, str] | None = None
-        scans = rules.scans[family]
+        scans = self._scans[family]
         seen: set[str] | None = set() if len(scans) > 1 else None
-        for group, radius in scans:
-            for ident in self._grids[group].near(lon, lat, radius):
+        for grid, radius in scans:
+            for ident in grid.near(lon, lat, radius):
                 if seen is not None:
                     if ident in seen:
                         continue
@@ -227,10 +215,12 @@ class Incidents:
                 incident = live[ident]
                 reach, window = -1.0, -1
                 for other in incident.families:
-                    pair = pairs.get((family, other))
+                    pair = pairs.get(other)
                     if pair is not None:
-                        reach = max(reach, pair.radius_m)
-                        window = max(window, pair.window_us)
+                        if pair.radius_m > reach:
+                            reach = pair.radius_m
+                        if pair.window_us > window:
+                            window = pair.window_us
                 if reach < 0 or abs(t_us - incident.last_us) > window:
                     continue
                 d = distance_m(lon, lat, incident.lon, incident.lat)  # type: ignore[arg-type]
@@ -407,29 +397,39 @@ class Incidents:
 
     def _settle(self, incident: Incident, *, moved: bool) -> None:
         """Recompute everything derived from the links; index, timers and board follow."""
-        rules = self._ctx.rules
+        links = incident.links
+        lon: float | None
+        lat: float | None
         lead: Link | None = None
-        metrics: dict[str, int] = {}
-        sum_lon = sum_lat = 0.0
-        located = 0
-        for link in incident.links.values():
-            if lead is None or (link.rank, -link.order) > (lead.rank, -lead.order):
-                lead = link
-            for name, value in link.metrics.items():
-                metrics[name] = metrics.get(name, 0) + value
-            if link.lon is not None and link.lat is not None:
-                sum_lon += link.lon
-                sum_lat += link.lat
-                located += 1
+        if len(links) == 1:  # most incidents: no sums, no search for the lead
+            (lead,) = links.values()
+            metrics = lead.metrics
+            lon, lat = lead.lon, lead.lat
+            if lon is not None and lat is not None:
+                lon, lat = round(lon, 6), round(lat, 6)
+        else:
+            metrics = {}
+            sum_lon = sum_lat = 0.0
+            located = 0
+            for link in links.values():
+                if lead is None or (link.rank, -link.order) > (lead.rank, -lead.order):
+                    lead = link
+                for name, value in link.metrics.items():
+                    metrics[name] = metrics.get(name, 0) + value
+                if link.lon is not None and link.lat is not None:
+                    sum_lon += link.lon
+                    sum_lat += link.lat
+                    located += 1
+            lon = round(sum_lon / located, 6) if located else None
+            lat = round(sum_lat / located, 6) if located else None
+            metrics = dict(sorted(metrics.items()))
         assert lead is not None
         incident.severity = lead.severity
         incident.category = lead.category
         incident.title = lead.headline or lead.category
-        incident.metrics = dict(sorted(metrics.items()))
+        incident.metrics = metrics  # never mutated in place: views and the board share it
         if moved:
-            lon = round(sum_lon / located, 6) if located else None
-            lat = round(sum_lat / located, 6) if located else None
-            if (lon, lat) != (incident.lon, incident.lat):
+            if lon != incident.lon or lat != incident.lat:
                 incident.lon, incident.lat = lon, lat
                 if lon is None or lat is None:
                     incident.district, incident.warnings = None, []
@@ -438,24 +438,35 @@ class Incidents:
                     incident.warnings = self.covering(lon, lat)
             self._index(incident)
         if incident.status == "open":
-            quiet = max(rules.quiet_us[f] for f in incident.families)
+            families = incident.families
+            if len(families) == 1:
+                for family in families:
+                    quiet = self._quiet[family]
+            else:
+                quiet = max(self._quiet[f] for f in families)
             due = incident.active_us + quiet
             if due != incident.due_us:
                 incident.due_us = due
                 self._ctx.timers.push(due, incident.id, RESOLVE)
-            self._board.incident(
-                incident.id, incident.district, incident.severity, incident.metrics
-            )
+            self._board.incident(incident.id, incident.district, incident.severity, metrics)
         else:
             self._board.incident(incident.id, None, "unknown", {})
 
     def _index(self, incident: Incident) -> None:
+        """Register the incident in the grid of each group of its families, at its centroid."""
         lon, lat = incident.lon, incident.lat
         cells: list[tuple[str, int, int]] = []
         if lon is not None and lat is not None:
-            group_of = self._ctx.rules.group_of
-            for group in sorted({group_of[f].name for f in incident.families}):
-                cells.append((group, *self._grids[group].key(lon, lat)))
+            families = incident.families
+            if len(families) == 1:
+                for family in families:
+                    names: list[str] | tuple[str] = (self._group[family],)
+            else:
+                names = sorted({self._group[f] for f in families})
+            grids = self._grids
+            for name in names:
+                cx, cy = grids[name].key(lon, lat)
+                cells.append((name, cx, cy))
         if cells != incident.cells:
             for group, cx, cy in incident.cells:
                 self._grids[group].remove((cx, cy), incident.id)
@@ -465,7 +476,16 @@ class Incidents:
 
     def view(self, incident: Incident) -> dict[str, Any]:
         links = incident.links
-        threads = sorted(links)
+        if len(links) == 1:
+            threads = list(links)
+            (link,) = links.values()
+            agencies = [link.agency]
+            link_views = [link.view()]
+        else:
+            threads = sorted(links)
+            agencies = sorted({link.agency for link in links.values()})
+            link_views = [links[t].view() for t in threads]
+        resolved = incident.resolved_us
         return {
             "id": incident.id,
             "status": incident.status,
@@ -476,13 +496,13 @@ class Incidents:
             "district": incident.district,
             "first_seen": incident.first,
             "last_seen": incident.last,
-            "resolved_at": None if incident.resolved_us is None else rfc3339(incident.resolved_us),
-            "agencies": sorted({link.agency for link in links.values()}),
+            "resolved_at": None if resolved is None else rfc3339(resolved),
+            "agencies": agencies,
             "families": sorted(incident.families),
             "metrics": incident.metrics,
             "warnings": incident.warnings,
             "threads": threads,
-            "links": [links[t].view() for t in threads],
+            "links": link_views,
         }
 
     def views(self) -> Iterator[dict[str, Any]]:

@@ -66,10 +66,6 @@ class Condition:
     op: str
     value: float
 
-    def holds(self, metrics: Mapping[str, float | None]) -> bool:
-        actual = metrics.get(self.metric, 0)
-        return actual is not None and OPS[self.op](actual, self.value)
-
 
 @dataclass(frozen=True, slots=True)
 class EscalationRule:

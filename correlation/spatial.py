@@ -15,12 +15,12 @@ order never shows in results. The antimeridian is not handled (Germany is far fr
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Final
 
 M_PER_DEG: Final = 6_371_008.8 * math.pi / 180.0
 X_SCALE: Final = 0.5  # cos(60°)
 _RAD: Final = math.pi / 180.0
+_FAST_LAT: Final = 60.0  # up to here cos(lat) >= X_SCALE: one cell each way is enough
 
 
 def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
@@ -56,25 +56,29 @@ class Grid:
             if not cell:
                 del self._cells[key]
 
-    def near(self, lon: float, lat: float, radius_m: float) -> Iterator[str]:
+    def near(self, lon: float, lat: float, radius_m: float) -> list[str]:
         """Every id in cells that may hold a point within ``radius_m`` (a superset)."""
-        cx, cy = self.key(lon, lat)
+        cells = self._cells
+        if not cells:
+            return []
+        cx = math.floor(lon * self._inv_x)
+        cy = math.floor(lat * self._inv_y)
+        found: list[str] = []
+        if radius_m <= self.cell_m and abs(lat) + radius_m / M_PER_DEG <= _FAST_LAT:
+            for x in (cx - 1, cx, cx + 1):  # the common case, unrolled
+                for cell in (cells.get((x, cy - 1)), cells.get((x, cy)), cells.get((x, cy + 1))):
+                    if cell:
+                        found.extend(cell)
+            return found
         ky = math.ceil(radius_m / self.cell_m)
         north = min(89.9, abs(lat) + radius_m / M_PER_DEG)
         kx = math.ceil(radius_m * X_SCALE / (self.cell_m * math.cos(north * _RAD)))
-        cells = self._cells
-        if kx == 1 and ky == 1:  # the common case, unrolled
-            for dx in (-1, 0, 1):
-                x = cx + dx
-                for cell in (cells.get((x, cy - 1)), cells.get((x, cy)), cells.get((x, cy + 1))):
-                    if cell:
-                        yield from cell
-            return
         for x in range(cx - kx, cx + kx + 1):
             for y in range(cy - ky, cy + ky + 1):
                 cell = cells.get((x, y))
                 if cell:
-                    yield from cell
+                    found.extend(cell)
+        return found
 
     def __len__(self) -> int:
         return sum(len(c) for c in self._cells.values())
