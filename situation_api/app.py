@@ -43,6 +43,7 @@ from situation_api.services import Services
 from situation_api.settings import Settings
 from situation_api.situation_routes import health_router, situation_router
 from situation_api.stream import StreamHub
+from situation_api.ui_routes import mount_ui
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,7 @@ def create_app(
     app.include_router(ingest_router(late_log, max_body_bytes=settings.max_body_bytes))
     app.include_router(situation_router(services_of))
     app.include_router(health_router(maybe_services))
+    mount_ui(app, tile_url=settings.tile_url, tile_attribution=settings.tile_attribution)
 
     @app.websocket("/api/v1/situation/stream")
     async def situation_stream(

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     stream_flush_ms: Annotated[float, Field(ge=0)] = Field(
         default=20.0, description="changes arriving within this window go out as one delta"
     )
+    tile_url: str | None = Field(
+        default=None,
+        description="basemap tile URL template for the display, e.g. the state's tile service "
+        "(https://…/{z}/{x}/{y}.png); none = the bundled district outlines only",
+    )
+    tile_attribution: str | None = Field(default=None, description="attribution of the tiles")
     log_level: str = "info"
 
     @classmethod
