@@ -1,5 +1,25 @@
 """Registers every CLI command module on :data:`ops.cli.app` (importing one registers it)."""
 
-from ops import bench_decode, bench_engine, bench_live, kafka_cli, replay, serve
+from ops import (
+    bench_decode,
+    bench_engine,
+    bench_live,
+    bench_report,
+    demo,
+    kafka_cli,
+    replay,
+    report_cli,
+    serve,
+)
 
-__all__ = ["bench_decode", "bench_engine", "bench_live", "kafka_cli", "replay", "serve"]
+__all__ = [
+    "bench_decode",
+    "bench_engine",
+    "bench_live",
+    "bench_report",
+    "demo",
+    "kafka_cli",
+    "replay",
+    "report_cli",
+    "serve",
+]
