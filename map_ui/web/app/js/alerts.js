@@ -4,7 +4,7 @@ import { $, el } from "./dom.js";
 import { label, levelLabel, t } from "./i18n.js";
 import { SEVERITY_RANK } from "./store.js";
 
-const MAX_SHOWN = 6;
+const MAX_SHOWN = 3;
 
 export class Alerts {
   constructor({ onChange, onSelect }) {

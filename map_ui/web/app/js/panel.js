@@ -72,7 +72,7 @@ export class Panel {
   // -- lists -------------------------------------------------------------------------------------
 
   render() {
-    if (this.detailId) return;
+    // lists stay current under an open detail (it is an overlay)
     if (this.tab === "incidents") this.renderIncidents();
     else if (this.tab === "warnings") this.renderWarnings();
     else if (this.tab === "districts") this.renderDistricts();

@@ -1,0 +1,1 @@
+"""Data the demo scenario ships with (see NOTICE)."""
