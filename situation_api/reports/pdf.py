@@ -291,6 +291,7 @@ class _Doc:
             c.setFillColor(HexColor(mapdraw.WARNING_FILL), alpha=0.18)
             c.drawPath(_path(c, area.rings), stroke=1, fill=1, fillMode=FILL_EVEN_ODD)
         c.setDash()
+        c.setFillAlpha(1.0)  # the dots are raw operators: they inherit the warnings' alpha
         c.setLineWidth(0.3)
         c.setStrokeColor(_DARK)
         ink = self.ink
@@ -479,13 +480,13 @@ def render_pdf(report: SituationReport) -> bytes:
     incidents = report.incidents
     doc.table(
         [
-            Col(w("col_id", lang), 64),
-            Col(w("col_status", lang), 38),
+            Col(w("col_id", lang), 78),
+            Col(w("col_status", lang), 36),
             Col(w("col_severity", lang), 44),
             Col(w("col_category", lang), 78),
-            Col(w("col_title", lang), 172),
+            Col(w("col_title", lang), 164),
             Col(w("col_district", lang), 86),
-            Col(w("col_agencies", lang), 128),
+            Col(w("col_agencies", lang), 122),
             Col(w("col_first_seen", lang), 52),
             Col(w("col_last_seen", lang), 52),
             Col(w("col_casualties", lang), 56, "r"),
@@ -600,6 +601,14 @@ def _legend(c: Canvas, x: float, y: float, lang: Lang) -> None:
         c.setFillColor(_DARK)
         c.setFont(FONT, 7.5)
         c.drawString(x + 14, y, _text(severity_name(severity, lang)))
+    for label, radius, ring in (("open_incidents", 2.2, True), ("resolved_incidents", 1.4, False)):
+        y -= 11
+        c.setFillColor(HexColor(mapdraw.SEVERITY_FILL["moderate"]))
+        c.setStrokeColor(_DARK)
+        c.setLineWidth(0.3)
+        c.circle(x + 5, y + 2.5, radius, stroke=int(ring), fill=1)
+        c.setFillColor(_DARK)
+        c.drawString(x + 14, y, _text(w(label, lang)))
     y -= 16
     c.setFillColor(HexColor(mapdraw.WARNING_FILL), alpha=0.18)
     c.setStrokeColor(HexColor(mapdraw.WARNING_STROKE))

@@ -1,5 +1,7 @@
 """Where a report's picture and changes come from when an installation has a history.
 
+(Imported by the API and the CLI; the report model and renderers themselves do no I/O.)
+
 :func:`history_window` reads the latest snapshot at or before the window start and every change
 after it up to T (plus changes published but not yet written, for a live runtime): exactly the
 input :func:`~situation_api.reports.model.build_report` needs, read in one query.
@@ -7,15 +9,21 @@ input :func:`~situation_api.reports.model.build_report` needs, read in one query
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from correlation.changes import Change, decode_change
 from correlation.picture import Picture
 from situation_api.history import HistoryStore, StoredChange
+from situation_api.reports.i18n import Lang
+from situation_api.reports.model import ReportOptions, SituationReport, build_report
+
+if TYPE_CHECKING:
+    from situation_api.services import Services
 
 _decoder: Final = msgspec.json.Decoder()
 
@@ -42,3 +50,39 @@ async def history_window(
     ]
     changes: list[Change] = [decode_change(c.payload) for c in (*stored, *pending)]
     return base, changes
+
+
+async def report_from_services(
+    services: Services,
+    *,
+    start: datetime,
+    at: datetime,
+    districts: Sequence[str] = (),
+    lang: Lang = "de",
+    classification: str | None = None,
+    prepared_by: str | None = None,
+    generated_at: datetime | None = None,
+) -> SituationReport:
+    """The report of a running installation: its history read once, the snapshot built in a
+    worker thread (half a second of CPU for a heavy day must not stall the event loop)."""
+    runtime = services.runtime
+    base, changes = await history_window(
+        services.history, runtime.initial_picture(), start, at, unwritten=runtime.unwritten()
+    )
+    settings = services.settings
+    options = ReportOptions(
+        at=at,
+        start=start,
+        districts=tuple(districts),
+        lang=lang,
+        classification=classification or settings.report_classification,
+        prepared_by=prepared_by or settings.report_prepared_by,
+        generated_at=generated_at,
+    )
+    return await asyncio.to_thread(build_report, base, changes, options)
+
+
+def engine_time(services: Services) -> datetime | None:
+    """The live engine clock (event time), the default report time of an installation."""
+    as_of = services.runtime.engine.as_of
+    return None if as_of is None else datetime.fromisoformat(as_of.replace("Z", "+00:00"))
