@@ -35,9 +35,11 @@ from ingest.store import (
     is_postgres_url,
 )
 from ingest.store.port import Appended, FeedStatusStore, ReportLog
+from situation_api.export_routes import export_router
 from situation_api.history import HistoryStore, MemoryHistoryStore, PostgresHistoryStore
 from situation_api.ingest_routes import ingest_router
 from situation_api.problems import install_problem_handlers
+from situation_api.reports.schedule import scheduler_for
 from situation_api.runtime import Clock, Runtime, RuntimeConfig, wall_clock
 from situation_api.services import Services
 from situation_api.settings import Settings
@@ -191,6 +193,10 @@ def create_app(
                 raise
             late_log.target = services.report_log
             app.state.services = services
+            scheduler = scheduler_for(services, clock=clock)
+            if scheduler is not None:
+                scheduler.start()
+                stack.push_async_callback(scheduler.stop)
             log.info("situation API started", extra={"seq": services.runtime.seq})
             try:
                 yield
@@ -226,6 +232,7 @@ def create_app(
     app.include_router(ingest_router(late_log, max_body_bytes=settings.max_body_bytes))
     app.include_router(situation_router(services_of))
     app.include_router(health_router(maybe_services))
+    app.include_router(export_router(services_of))
     mount_ui(app, tile_url=settings.tile_url, tile_attribution=settings.tile_attribution)
 
     @app.websocket("/api/v1/situation/stream")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -74,6 +74,40 @@ class Settings(BaseSettings):
     )
     tile_attribution: str | None = Field(default=None, description="attribution of the tiles")
     log_level: str = "info"
+    # Situation reports (situation_api/reports): scheduled exports and their defaults.
+    report_interval: Annotated[float, Field(ge=0)] = Field(
+        default=0.0,
+        description="seconds between scheduled situation reports (0 = none; 14400 = every 4 h)",
+    )
+    report_window: Annotated[float, Field(gt=0)] = Field(
+        default=86_400.0, description="seconds of history a scheduled report covers"
+    )
+    report_formats: tuple[str, ...] = Field(
+        default=("pdf", "html", "geojson", "csv", "sitrep", "cap"),
+        description="formats a scheduled report is written in",
+    )
+    report_lang: Literal["de", "en"] = "de"
+    report_classification: str | None = Field(
+        default=None, description="marking of reports [OFFEN / UNCLASSIFIED]"
+    )
+    report_prepared_by: str = Field(default="Lagezentrum", description="author shown in reports")
+    export_dir: Path | None = Field(
+        default=None, description="where scheduled reports are written [<data_dir>/exports]"
+    )
+
+    @field_validator("report_formats")
+    @classmethod
+    def _known_formats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from situation_api.reports import FORMATS
+
+        unknown = [name for name in value if name not in FORMATS]
+        if unknown:
+            raise ValueError(f"unknown format {unknown[0]!r}; known: {', '.join(FORMATS)}")
+        return value
+
+    @property
+    def exports_path(self) -> Path:
+        return self.export_dir if self.export_dir is not None else self.data_dir / "exports"
 
     @classmethod
     def settings_customise_sources(
