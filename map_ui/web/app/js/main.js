@@ -98,6 +98,7 @@ function showWhole(picture) {
   panel.buildFilters();
   panel.render();
   renderCounters();
+  renderConnection();
 }
 
 function onSnapshot(doc) {

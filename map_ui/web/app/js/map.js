@@ -65,7 +65,8 @@ export class SituationMap {
       attributionControl: true,
     });
     this.map.attributionControl.setPrefix(false);
-    this.map.fitBounds(RLP_BOUNDS);
+    // room for the Lagefilm bar at the bottom
+    this.map.fitBounds(RLP_BOUNDS, { paddingTopLeft: [10, 10], paddingBottomRight: [10, 60] });
     for (const [name, z] of [["lz-districts", 350], ["lz-warnings", 370], ["lz-outlines", 390]]) {
       const pane = this.map.createPane(name);
       pane.style.zIndex = String(z);
