@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,17 +31,24 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    """The real embedded server (the product's default), started once per test session."""
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    """The real embedded server (the product's default), started once per test session.
+
+    Its directory is not under pytest's basetemp: as root the server runs as a system user that
+    must traverse the parents, and every pytest start resets /tmp/pytest-of-root to 0700.
+    """
     from ops.embedded_postgres import EmbeddedPostgres
 
+    top = Path(tempfile.mkdtemp(prefix="lagezentrum-test-pg-"))
     server = EmbeddedPostgres(
-        tmp_path_factory.mktemp("postgres") / "cluster",
-        settings={"shared_buffers": "32MB", "max_connections": "100"},
+        top / "cluster", settings={"shared_buffers": "32MB", "max_connections": "100"}
     )
     server.start()
-    yield server
-    server.stop(immediate=True)  # thrown away: skip the shutdown checkpoint
+    try:
+        yield server
+    finally:
+        server.stop(immediate=True)  # thrown away: skip the shutdown checkpoint
+        shutil.rmtree(top, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from tests.ingest.pollers.conftest import FeedServer
 from tests.situation_api.live_server import live_server
@@ -19,8 +22,12 @@ async def test_server_polls_its_configured_feeds_into_the_log(
         f'[[feed]]\nname = "mowas"\nkind = "nina"\nurl = "{url}"\ninterval_seconds = 60\n'
     )
     async with live_server("memory://", feeds_config=config) as live:
+        feeds: dict[str, Any] = {}
         for _ in range(200):
-            feeds = (await live.http.get("/api/v1/feeds")).json()
+            # A fresh connection each time: this test is about the pollers, and a kept-alive
+            # connection may be dropped by the server under a loaded CI machine.
+            async with httpx.AsyncClient(base_url=live.url, timeout=20) as http:
+                feeds = (await http.get("/api/v1/feeds")).json()
             if feeds.get("feeds") and feeds["feeds"][0].get("last_success"):
                 break
             await asyncio.sleep(0.05)
