@@ -17,7 +17,7 @@ from situation_api.reports.model import SituationReport
 _LEFT: Final = 34.0
 _BOTTOM: Final = 18.0
 _TOP: Final = 8.0
-_RIGHT: Final = 8.0
+_RIGHT: Final = 26.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ def to_svg(chart: Chart) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {chart.width} {chart.height}" '
         f'width="{chart.width}" height="{chart.height}" role="img" '
         f'aria-label="{escape(chart.title)}">',
-        "<style>.g{stroke:#ddd;stroke-width:.5}.x{stroke:#333;stroke-width:.8}"
+        "<style>.g{stroke:#ddd;stroke-width:.5}.x{fill:none;stroke:#333;stroke-width:.8}"
         ".t{font:7px sans-serif;fill:#333}.e{text-anchor:end}.m{text-anchor:middle}"
         ".s{fill:none;stroke:#d7301f;stroke-width:1.4}</style>",
     ]

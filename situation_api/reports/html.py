@@ -71,10 +71,10 @@ def interactive_map(report: SituationReport, *, tiles: str | None = None) -> str
         folium.TileLayer(tiles, attr=tiles, name="tiles").add_to(fmap)
     root = fmap.get_root()
     assert isinstance(root, folium.Figure)
-    # Placeholders, replaced after rendering: folium compiles an Element's text as a Jinja
-    # template, which for megabytes of data is slow and would expand any "{{" in it.
+    # Leaflet is spliced in after rendering (at a placeholder), and so is our script: folium
+    # compiles an Element's text as a Jinja template, slow for megabytes of data, and it would
+    # expand any "{{" in the data.
     root.header.add_child(folium.Element("<!--lz-leaflet-->"), name="leaflet_inline")
-    root.script.add_child(folium.Element("/*lz-layers*/"), name="lagezentrum_layers")
     script = Template(_asset("layers.js")).substitute(
         {
             "severity": _script_safe(msgspec.json.encode(mapdraw.SEVERITY_FILL)),
@@ -96,10 +96,11 @@ def interactive_map(report: SituationReport, *, tiles: str | None = None) -> str
     if not marker:
         raise RuntimeError("folium did not render the Leaflet placeholder")
     rendered = f"{head}<style>{css}</style><script>{js}</script>{tail}"
-    head, marker, tail = rendered.rpartition("/*lz-layers*/")
+    # The layers go at the very end of the last script, after folium has created the map.
+    head, marker, tail = rendered.rpartition("</script>")
     if not marker:
-        raise RuntimeError("folium did not render the layer placeholder")
-    return f"{head}{script}{tail}"
+        raise RuntimeError("folium rendered no script")
+    return f"{head}\n{script}\n</script>{tail}"
 
 
 def _e(value: Any) -> str:

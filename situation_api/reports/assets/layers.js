@@ -50,5 +50,11 @@
   layers[words[1]] = warnings;
   layers[words[2]] = incidents;
   L.control.layers(null, layers, { collapsed: false }).addTo(map);
-  if (districts.getLayers().length) { map.fitBounds(districts.getBounds()); }
+  // In an iframe the map may have no size yet when this runs: fit again once laid out.
+  function fit() {
+    map.invalidateSize();
+    if (districts.getLayers().length) { map.fitBounds(districts.getBounds()); }
+  }
+  fit();
+  window.addEventListener("load", fit);
 })($map, $data, $words);

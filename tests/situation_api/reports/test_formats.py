@@ -172,6 +172,8 @@ def test_html_is_self_contained(report: SituationReport, files: dict[str, Path])
     assert "L.geoJSON(" in inner
     assert "Leaflet" in inner
     assert "data:image/png;base64," in inner  # leaflet's control images inlined
+    # the layers are added after folium has created the map they go on
+    assert inner.index("L.map(") < inner.index('L.geoJSON(pick("district")')
     # hostile text never becomes markup, neither in the page nor in the map's data
     assert "<script>alert(" not in page
     assert "<script>alert(" not in inner
