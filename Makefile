@@ -12,10 +12,12 @@ setup: system $(STAMP)
 system:
 	bash ops/install-system-packages.sh
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt map_ui/web/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# The display's browser libraries come from the npm registry, never from a CDN at run time.
+	cd map_ui/web && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 check: setup
