@@ -14,6 +14,7 @@ from typing import Final
 
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _US: Final = timedelta(microseconds=1)
+US: Final = _US
 
 
 def to_us(value: datetime) -> int:
@@ -54,23 +55,23 @@ class Timers:
     moves: the owner pushes the new one and ignores popped entries that no longer match its
     state (lazy deletion). Ties fire by id, then kind, never by insertion order."""
 
-    __slots__ = ("_heap",)
+    __slots__ = ("heap",)
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, str, int]] = []
+        self.heap: list[tuple[int, str, int]] = []
 
     def push(self, due_us: int, ident: str, kind: int) -> None:
-        heapq.heappush(self._heap, (due_us, ident, kind))
+        heapq.heappush(self.heap, (due_us, ident, kind))
 
     def next_due(self) -> int | None:
-        return self._heap[0][0] if self._heap else None
+        return self.heap[0][0] if self.heap else None
 
     def pop_due(self, until_us: int) -> tuple[int, str, int] | None:
         """The earliest entry due at or before ``until_us``, removed; or None."""
-        heap = self._heap
+        heap = self.heap
         if heap and heap[0][0] <= until_us:
             return heapq.heappop(heap)
         return None
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self.heap)

@@ -34,7 +34,7 @@ import msgspec
 
 from correlation.capacity import Capacity, Entry
 from correlation.changes import Change
-from correlation.clock import rfc3339, to_us
+from correlation.clock import EPOCH, US, rfc3339, to_us
 from correlation.context import Context
 from correlation.errors import SnapshotInvalid, UnknownIncident
 from correlation.escalation import Board
@@ -129,22 +129,34 @@ class Engine:
         if last is not None and report.sequence <= last:
             return []
         self._seqs[own] = report.sequence
-        thread = self._chain(own, report, first=last is None)
+        if report.references or report.message_id is not None:
+            thread = self._chain(own, report, first=last is None)
+        else:
+            thread = own if last is None else self._canon.get(own, own)
         ctx = self._ctx
         out: list[Change] = []
         ctx.out = out
-        t_us = to_us(report.observed_at)
+        t_us = (report.observed_at - EPOCH) // US
         if ctx.clock_us is None or t_us > ctx.clock_us:
             ctx.clock_us = t_us
         watermark = ctx.clock_us - self.rules.allowed_lateness_us
-        self._fire(watermark)
+        heap = ctx.timers.heap
+        if heap and heap[0][0] <= watermark:
+            self._fire(watermark, flush=False)
         known = self._threads.get(thread)
         if known is None or known.own == own or t_us >= known.t_us:
             at = report.observed_at
-            ctx.step(t_us, at=at if at.tzinfo is UTC else at.astimezone(UTC), late=t_us < watermark)
+            if at.tzinfo is not UTC:
+                at = at.astimezone(UTC)
+            late = t_us < watermark
+            ctx.step(t_us, at=at, late=late)
             self._apply(thread, own, report, t_us, known)
-            self._board.flush()
-            self._fire(watermark)
+            if heap and heap[0][0] <= watermark:
+                self._fire(watermark, flush=False)
+                ctx.step(t_us, at=at, late=late)
+        # District figures are evaluated once per report, after its timers: a district changes
+        # at most once per call, stamped with the report's time.
+        self._board.flush()
         return out
 
     def advance(self, now: datetime) -> list[Change]:
@@ -227,9 +239,13 @@ class Engine:
         family = report.category.partition(".")[0]
         cancel = report.msg_type == "cancel"
         layer = known.layer if cancel and known is not None else self._route(report, family)
-        if known is not None and known.layer != layer:
-            self._leave(known.layer, thread)
-        self._threads[thread] = _Thread(layer, t_us, own)
+        if known is None:
+            self._threads[thread] = _Thread(layer, t_us, own)
+        else:
+            if known.layer != layer:
+                self._leave(known.layer, thread)
+                known.layer = layer
+            known.t_us, known.own = t_us, own
         if layer == INCIDENT:
             self._incidents.apply(self._obs(thread, own, report, family, t_us, cancel))
         elif layer == WARNING:
@@ -282,7 +298,7 @@ class Engine:
             cancel,
         )
 
-    def _fire(self, until_us: int) -> None:
+    def _fire(self, until_us: int, *, flush: bool = True) -> None:
         ctx = self._ctx
         timers = ctx.timers
         while (entry := timers.pop_due(until_us)) is not None:
@@ -292,7 +308,8 @@ class Engine:
                 self._incidents.fire(due_us, ident, kind)
             else:
                 self._warnings.fire(due_us, ident, kind)
-            self._board.flush()
+            if flush:
+                self._board.flush()
 
     # -- output ---------------------------------------------------------------------------------
 

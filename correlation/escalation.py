@@ -10,12 +10,12 @@ order, and emit a change only when their view actually differs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from correlation.changes import DistrictLevelChanged, DistrictUpdated
 from correlation.context import Context
-from correlation.rules import OPS, EscalationRule
+from correlation.rules import EscalationRule
 from ingest.report import SEVERITIES
 
 SEVERITY_INDEX: Final[Mapping[str, int]] = {s: i for i, s in enumerate(SEVERITIES)}
@@ -42,51 +42,81 @@ class _District:
         self.view: dict[str, Any] = {}
 
 
-_BASE: Final = (
-    *_COUNT_KEYS, "incidents_open", *_WARNING_KEYS, "warnings_active", "casualties",
-    "icu_beds_free", "beds_free",
-)  # fmt: skip
+def _expression(metric: str) -> str:
+    """Python source computing one metric from ``(counts, wcounts, sums, icu, beds)``."""
+    if metric == "incidents_open":
+        return "sum(counts)"
+    if metric == "warnings_active":
+        return "sum(wcounts)"
+    if metric.startswith("incidents_"):
+        return f"counts[{SEVERITIES.index(metric.removeprefix('incidents_'))}]"
+    if metric.startswith("warnings_"):
+        return f"wcounts[{SEVERITIES.index(metric.removeprefix('warnings_'))}]"
+    if metric == "casualties":
+        return "sums.get('dead', 0) + sums.get('injured', 0)"
+    if metric in ("icu_beds_free", "beds_free"):
+        return "icu" if metric == "icu_beds_free" else "beds"
+    return f"sums.get({metric.removeprefix('metrics.')!r}, 0)"
 
 
 class Evaluator:
-    """The escalation rules compiled for one district at a time: the values the rules mention
-    go into a flat list once, then each rule is a few indexed comparisons, highest level first
-    (the first rule that holds decides, so the reason is that of the first matching rule of the
-    highest level in file order)."""
+    """The escalation rules compiled into one Python function, highest level first: the first
+    rule that holds decides, so the reason is that of the first matching rule of the highest
+    level in file order. Compiling is safe because the rules are validated data (metric names
+    from a fixed set or ``metrics.[a-z0-9_]``, operators from a fixed set, numbers); it turns a
+    district evaluation, done on every change of a district, into a few comparisons."""
 
-    __slots__ = ("_extra", "_rules")
+    __slots__ = ("_match", "_rules")
 
     def __init__(self, rules: tuple[EscalationRule, ...]) -> None:
-        names = {c.metric for r in rules for c in r.conditions} - set(_BASE)
-        self._extra = tuple(sorted(n.removeprefix("metrics.") for n in names))
-        index = {name: i for i, name in enumerate((*_BASE, *sorted(names)))}
-        ordered = sorted(enumerate(rules), key=lambda p: (-p[1].level, p[0]))
-        self._rules = tuple(
-            (
-                rule.level,
-                tuple((index[c.metric], OPS[c.op], c.value, c.metric) for c in rule.conditions),
-                rule.text,
-            )
-            for _, rule in ordered
-        )
+        ordered = [rule for _, rule in sorted(enumerate(rules), key=lambda p: (-p[1].level, p[0]))]
+        metrics = sorted({c.metric for rule in ordered for c in rule.conditions})
+        names = {metric: f"v{i}" for i, metric in enumerate(metrics)}
+        lines = ["def match(counts, wcounts, sums, icu, beds):"]
+        lines += [f"    {names[m]} = {_expression(m)}" for m in metrics]
+        for index, rule in enumerate(ordered):
+            tests = []
+            for c in rule.conditions:
+                test = f"{names[c.metric]} {c.op} {c.value!r}"
+                if c.metric in ("icu_beds_free", "beds_free"):
+                    test = f"({names[c.metric]} is not None and {test})"
+                tests.append(test)
+            lines.append(f"    if {' and '.join(tests)}: return {index}")
+        lines.append("    return -1")
+        namespace: dict[str, Any] = {}
+        exec(compile("\n".join(lines), "<escalation rules>", "exec"), namespace)  # see docstring
+        self._match: Callable[..., int] = namespace["match"]
+        self._rules = tuple(ordered)
 
     def __call__(self, district: _District) -> tuple[int, str]:
-        counts, wcounts, sums = district.counts, district.wcounts, district.metrics
-        values: list[int | None] = [
-            *counts, sum(counts), *wcounts, sum(wcounts),
-            sums.get("dead", 0) + sums.get("injured", 0), district.icu, district.beds,
-        ]  # fmt: skip
-        for name in self._extra:
-            values.append(sums.get(name, 0))
-        for level, conditions, text in self._rules:
-            for index, op, value, _ in conditions:
-                actual = values[index]
-                if actual is None or not op(actual, value):
-                    break
-            else:
-                shown = ", ".join(f"{name} = {values[i]}" for i, _, _, name in conditions)
-                return level, f"{text} ({shown})"
-        return 0, ""
+        found = self._match(
+            district.counts, district.wcounts, district.metrics, district.icu, district.beds
+        )
+        if found < 0:
+            return 0, ""
+        rule = self._rules[found]
+        shown = ", ".join(f"{c.metric} = {_value(c.metric, district)}" for c in rule.conditions)
+        return rule.level, f"{rule.text} ({shown})"
+
+
+def _value(metric: str, district: _District) -> int | None:
+    """One metric of a district, as the compiled rules compute it (for the reason text)."""
+    counts, wcounts, sums = district.counts, district.wcounts, district.metrics
+    if metric == "incidents_open":
+        return sum(counts)
+    if metric == "warnings_active":
+        return sum(wcounts)
+    if metric.startswith("incidents_"):
+        return counts[SEVERITIES.index(metric.removeprefix("incidents_"))]
+    if metric.startswith("warnings_"):
+        return wcounts[SEVERITIES.index(metric.removeprefix("warnings_"))]
+    if metric == "casualties":
+        return sums.get("dead", 0) + sums.get("injured", 0)
+    if metric == "icu_beds_free":
+        return district.icu
+    if metric == "beds_free":
+        return district.beds
+    return sums.get(metric.removeprefix("metrics."), 0)
 
 
 class Board:
@@ -201,8 +231,19 @@ class Board:
                     reason=view["level_reason"] or "no rule holds",
                 )
             else:
-                reason = "+".join(sorted(dirty[ags]))
-                ctx.emit(DistrictUpdated, entity="district", id=ags, view=view, reason=reason)
+                reasons = dirty[ags]
+                ctx.seq += 1
+                ctx.out.append(
+                    DistrictUpdated(
+                        seq=ctx.seq,
+                        at=ctx.at,
+                        late=ctx.late,
+                        entity="district",
+                        id=ags,
+                        view=view,
+                        reason="+".join(sorted(reasons)) if len(reasons) > 1 else min(reasons),
+                    )
+                )
 
     def _view(self, district: _District) -> dict[str, Any]:
         district.level, reason = self._evaluate(district)

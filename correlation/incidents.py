@@ -133,7 +133,7 @@ class Incident(msgspec.Struct, kw_only=True):
     category: str = ""
     title: str = ""
     metrics: dict[str, int] = {}
-    cells: list[tuple[str, int, int]] = []
+    cells: list[tuple[str, int]] = []  # (group, grid key) where it is indexed
 
 
 def incident_id(key: str) -> str:
@@ -142,8 +142,8 @@ def incident_id(key: str) -> str:
 
 class Incidents:
     __slots__ = (
-        "_board", "_ctx", "_grids", "_group", "_pairs", "_quiet", "_scans", "by_thread",
-        "covering", "live",
+        "_board", "_ctx", "_grids", "_group", "_link_views", "_pairs", "_quiet", "_scans",
+        "by_thread", "covering", "live",
     )  # fmt: skip
 
     def __init__(self, ctx: Context, board: Board) -> None:
@@ -163,6 +163,8 @@ class Incidents:
         }
         self.live: dict[str, Incident] = {}
         self.by_thread: dict[str, str] = {}
+        # thread -> view of its link, built once per link version (not part of the state)
+        self._link_views: dict[str, dict[str, Any]] = {}
         # set by the engine: ids of the active warnings whose area contains a point, sorted
         self.covering: Callable[[float, float], list[str]] = lambda lon, lat: []
 
@@ -250,8 +252,18 @@ class Incidents:
         self.live[ident] = incident
         self.by_thread[obs.thread] = ident
         self._settle(incident, moved=True)
-        self._ctx.emit(
-            IncidentOpened, entity="incident", id=ident, view=self.view(incident), thread=obs.thread
+        ctx = self._ctx  # hot path: the change is built here, not through ctx.emit(**fields)
+        ctx.seq += 1
+        ctx.out.append(
+            IncidentOpened(
+                seq=ctx.seq,
+                at=ctx.at,
+                late=ctx.late,
+                entity="incident",
+                id=ident,
+                view=self.view(incident),
+                thread=obs.thread,
+            )
         )
 
     def _join(self, incident: Incident, d: float, reach: float, window: int, obs: Obs) -> None:
@@ -323,6 +335,7 @@ class Incidents:
             self._uncount(incident, link.family)
             incident.families[obs.family] = incident.families.get(obs.family, 0) + 1
         link.update(obs)
+        self._link_views.pop(obs.thread, None)
         self._activity(incident, obs, "thread_updated")
 
     def _activity(self, incident: Incident, obs: Obs, reason: str) -> None:
@@ -337,24 +350,21 @@ class Incidents:
             incident.due_us = -1  # a fresh resolve deadline even if it equals the close one
         self._settle(incident, moved=True)
         view = self.view(incident)
-        if reopened:
-            self._ctx.emit(
-                IncidentReopened,
+        ctx = self._ctx
+        ctx.seq += 1
+        kind = IncidentReopened if reopened else IncidentUpdated
+        ctx.out.append(
+            kind(
+                seq=ctx.seq,
+                at=ctx.at,
+                late=ctx.late,
                 entity="incident",
                 id=incident.id,
                 view=view,
-                reason="activity",
+                reason="activity" if reopened else reason,
                 thread=obs.thread,
             )
-        else:
-            self._ctx.emit(
-                IncidentUpdated,
-                entity="incident",
-                id=incident.id,
-                view=view,
-                reason=reason,
-                thread=obs.thread,
-            )
+        )
 
     def _uncount(self, incident: Incident, family: str) -> None:
         left = incident.families[family] - 1
@@ -365,6 +375,7 @@ class Incidents:
 
     def remove(self, incident: Incident, thread: str, reason: str) -> None:
         link = incident.links.pop(thread)
+        self._link_views.pop(thread, None)
         self._uncount(incident, link.family)
         if self.by_thread.get(thread) == incident.id:
             del self.by_thread[thread]
@@ -386,9 +397,10 @@ class Incidents:
 
     def _drop(self, incident: Incident) -> None:
         del self.live[incident.id]
-        for group, cx, cy in incident.cells:
-            self._grids[group].remove((cx, cy), incident.id)
+        for group, key in incident.cells:
+            self._grids[group].remove(key, incident.id)
         for thread in incident.links:
+            self._link_views.pop(thread, None)
             if self.by_thread.get(thread) == incident.id:
                 del self.by_thread[thread]
         self._board.incident(incident.id, None, "unknown", {})
@@ -455,7 +467,7 @@ class Incidents:
     def _index(self, incident: Incident) -> None:
         """Register the incident in the grid of each group of its families, at its centroid."""
         lon, lat = incident.lon, incident.lat
-        cells: list[tuple[str, int, int]] = []
+        cells: list[tuple[str, int]] = []  # (group, grid key) where it is indexed
         if lon is not None and lat is not None:
             families = incident.families
             if len(families) == 1:
@@ -465,26 +477,30 @@ class Incidents:
                 names = sorted({self._group[f] for f in families})
             grids = self._grids
             for name in names:
-                cx, cy = grids[name].key(lon, lat)
-                cells.append((name, cx, cy))
+                cells.append((name, grids[name].key(lon, lat)))
         if cells != incident.cells:
-            for group, cx, cy in incident.cells:
-                self._grids[group].remove((cx, cy), incident.id)
-            for group, cx, cy in cells:
-                self._grids[group].add((cx, cy), incident.id)
+            for group, key in incident.cells:
+                self._grids[group].remove(key, incident.id)
+            for group, key in cells:
+                self._grids[group].add(key, incident.id)
             incident.cells = cells
 
     def view(self, incident: Incident) -> dict[str, Any]:
         links = incident.links
+        cache = self._link_views
         if len(links) == 1:
             threads = list(links)
             (link,) = links.values()
             agencies = [link.agency]
-            link_views = [link.view()]
         else:
             threads = sorted(links)
             agencies = sorted({link.agency for link in links.values()})
-            link_views = [links[t].view() for t in threads]
+        link_views = []
+        for thread in threads:
+            view = cache.get(thread)
+            if view is None:
+                view = cache[thread] = links[thread].view()
+            link_views.append(view)
         resolved = incident.resolved_us
         return {
             "id": incident.id,
@@ -579,8 +595,8 @@ class Incidents:
             self.live[incident.id] = incident
             for thread in incident.links:
                 self.by_thread[thread] = incident.id
-            for group, cx, cy in incident.cells:
-                self._grids[group].add((cx, cy), incident.id)
+            for group, key in incident.cells:
+                self._grids[group].add(key, incident.id)
             kind = RESOLVE if incident.status == "open" else CLOSE
             self._ctx.timers.push(incident.due_us, incident.id, kind)
             if incident.status == "open":

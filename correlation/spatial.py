@@ -21,6 +21,9 @@ M_PER_DEG: Final = 6_371_008.8 * math.pi / 180.0
 X_SCALE: Final = 0.5  # cos(60°)
 _RAD: Final = math.pi / 180.0
 _FAST_LAT: Final = 60.0  # up to here cos(lat) >= X_SCALE: one cell each way is enough
+# Rows of the grid are 2**32 keys apart; |cy| stays far below 2**31 for cells of 1 m or more.
+_ROW: Final = 1 << 32
+_NEIGHBOURS: Final = tuple(dx * _ROW + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1))
 
 
 def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
@@ -29,7 +32,8 @@ def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 
 class Grid:
-    """A hash grid of ids at points; see the module docstring."""
+    """A hash grid of ids at points; see the module docstring. A cell's key is one int,
+    ``cx * 2**32 + cy``, so the 3x3 neighbourhood is nine additions of fixed offsets."""
 
     __slots__ = ("_cells", "_inv_x", "_inv_y", "cell_m")
 
@@ -37,19 +41,19 @@ class Grid:
         self.cell_m = cell_m
         self._inv_y = M_PER_DEG / cell_m
         self._inv_x = M_PER_DEG * X_SCALE / cell_m
-        self._cells: dict[tuple[int, int], dict[str, None]] = {}
+        self._cells: dict[int, dict[str, None]] = {}
 
-    def key(self, lon: float, lat: float) -> tuple[int, int]:
-        return (math.floor(lon * self._inv_x), math.floor(lat * self._inv_y))
+    def key(self, lon: float, lat: float) -> int:
+        return math.floor(lon * self._inv_x) * _ROW + math.floor(lat * self._inv_y)
 
-    def add(self, key: tuple[int, int], ident: str) -> None:
+    def add(self, key: int, ident: str) -> None:
         cell = self._cells.get(key)
         if cell is None:
             self._cells[key] = {ident: None}
         else:
             cell[ident] = None
 
-    def remove(self, key: tuple[int, int], ident: str) -> None:
+    def remove(self, key: int, ident: str) -> None:
         cell = self._cells.get(key)
         if cell is not None:
             cell.pop(ident, None)
@@ -61,21 +65,22 @@ class Grid:
         cells = self._cells
         if not cells:
             return []
-        cx = math.floor(lon * self._inv_x)
-        cy = math.floor(lat * self._inv_y)
         found: list[str] = []
         if radius_m <= self.cell_m and abs(lat) + radius_m / M_PER_DEG <= _FAST_LAT:
-            for x in (cx - 1, cx, cx + 1):  # the common case, unrolled
-                for cell in (cells.get((x, cy - 1)), cells.get((x, cy)), cells.get((x, cy + 1))):
-                    if cell:
-                        found.extend(cell)
+            base = math.floor(lon * self._inv_x) * _ROW + math.floor(lat * self._inv_y)
+            for offset in _NEIGHBOURS:  # the common case: the 3x3 neighbourhood
+                cell = cells.get(base + offset)
+                if cell:
+                    found.extend(cell)
             return found
+        cx = math.floor(lon * self._inv_x)
+        cy = math.floor(lat * self._inv_y)
         ky = math.ceil(radius_m / self.cell_m)
         north = min(89.9, abs(lat) + radius_m / M_PER_DEG)
         kx = math.ceil(radius_m * X_SCALE / (self.cell_m * math.cos(north * _RAD)))
         for x in range(cx - kx, cx + kx + 1):
             for y in range(cy - ky, cy + ky + 1):
-                cell = cells.get((x, y))
+                cell = cells.get(x * _ROW + y)
                 if cell:
                     found.extend(cell)
         return found
