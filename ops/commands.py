@@ -10,6 +10,7 @@ from ops import (
     replay,
     report_cli,
     serve,
+    token_cli,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "replay",
     "report_cli",
     "serve",
+    "token_cli",
 ]

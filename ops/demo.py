@@ -50,8 +50,10 @@ async def simulate(
     stats: SimulatorStats | None = None,
     progress: Callable[[float, SimulatorStats], None] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    token: str | None = None,
 ) -> SimulatorStats:
-    """Send ``script`` to the API at ``url``, each post when its scenario time has come."""
+    """Send ``script`` to the API at ``url``, each post when its scenario time has come
+    (with the feed ``token`` when the API requires one)."""
     stats = stats or SimulatorStats()
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -59,7 +61,8 @@ async def simulate(
     posts = script.posts
     index = 0
     next_progress = 1800.0
-    async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(base_url=url, timeout=30.0, headers=headers) as client:
         while index < len(posts):
             due = started + posts[index].at / speed
             delay = due - loop.time()
@@ -117,31 +120,63 @@ async def _send(
     return False
 
 
+@dataclass
+class DemoTokens:
+    """Made for this demo run when access control is on: the duty officer's token (printed)
+    and the simulator's feed token (every source)."""
+
+    operator: str | None = None
+    feed: str | None = None
+
+
+async def create_demo_tokens(database_url: str, tokens: DemoTokens) -> None:
+    from ingest.store import Database
+    from situation_api.auth.roles import SOURCES
+    from situation_api.auth.tokens import PostgresTokenStore
+
+    db = await Database.connect(database_url, min_size=1, max_size=1)
+    try:
+        store = await PostgresTokenStore.open(db)
+        _, tokens.operator = await store.create("operator", [], "demo duty officer")
+        _, tokens.feed = await store.create("feed", list(SOURCES), "demo simulator")
+    finally:
+        await db.close()
+
+
 async def run_demo(
     settings: Settings,
     script: DemoScript,
     *,
     speed: float,
-    on_started: Callable[[str], None],
+    on_started: Callable[[str, str | None], None],
     progress: Callable[[float, SimulatorStats], None] | None = None,
 ) -> SimulatorStats:
-    """The system and the simulator until the server stops (SIGINT/SIGTERM)."""
+    """The system and the simulator until the server stops (SIGINT/SIGTERM). ``on_started``
+    gets the URL and, with access control on, the operator token made for this run."""
     stats = SimulatorStats()
+    tokens = DemoTokens()
+
+    async def prepare(url: str) -> None:
+        if settings.auth:
+            await create_demo_tokens(url, tokens)
+
     listening: asyncio.Queue[str] = asyncio.Queue()
     simulator: asyncio.Task[SimulatorStats] | None = None
 
     def started(url: str) -> None:
         listening.put_nowait(url)
 
-    server = asyncio.create_task(run_server(settings, on_started=started))
+    server = asyncio.create_task(run_server(settings, on_started=started, prepare=prepare))
     waiter = asyncio.create_task(listening.get())
     try:
         await asyncio.wait({server, waiter}, return_when=asyncio.FIRST_COMPLETED)
         if waiter.done():
             url = waiter.result()
-            on_started(url)
+            on_started(url, tokens.operator)
             simulator = asyncio.create_task(
-                simulate(url, script, speed=speed, stats=stats, progress=progress)
+                simulate(
+                    url, script, speed=speed, stats=stats, progress=progress, token=tokens.feed
+                )
             )
         await server
     finally:
@@ -190,8 +225,14 @@ def demo(
     counts = script.counts()
     minutes = script.duration / speed / 60
 
-    def started(url: str) -> None:
-        typer.echo(f"Lagezentrum demo: open {url}/ in a browser (wall display: {url}/?kiosk=1)")
+    def started(url: str, token: str | None) -> None:
+        login = f"#token={token}" if token else ""
+        typer.echo(
+            f"Lagezentrum demo: open {url}/{login} in a browser "
+            f"(wall display: {url}/?kiosk=1{login})"
+        )
+        if token:
+            typer.echo(f"Operator token (API: Authorization: Bearer <token>): {token}")
         typer.echo(
             f"Scenario: flood and storm in Rheinland-Pfalz, seed {seed}: {counts['reports']} "
             f"reports and {counts['warnings']} DWD warnings over {script.duration / 3600:.1f} h "

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,9 +47,13 @@ def server_config(settings: Settings, application: object) -> uvicorn.Config:
 
 
 async def run_server(
-    settings: Settings, *, on_started: Callable[[str], None] | None = None
+    settings: Settings,
+    *,
+    on_started: Callable[[str], None] | None = None,
+    prepare: Callable[[str], Awaitable[None]] | None = None,
 ) -> None:
-    """Run until SIGTERM/SIGINT (or ``should_exit``); raise :class:`ServeFailed` on failure."""
+    """Run until SIGTERM/SIGINT (or ``should_exit``); raise :class:`ServeFailed` on failure.
+    ``prepare`` gets the database URL before the API starts (the demo creates its tokens)."""
     from ops.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError
     from situation_api.app import create_app
 
@@ -62,6 +66,8 @@ async def run_server(
         except (EmbeddedPostgresError, OSError) as error:
             raise ServeFailed(f"embedded PostgreSQL did not start: {error}") from None
     try:
+        if prepare is not None:
+            await prepare(url)
         application = create_app(settings, database_url=url)
         server = uvicorn.Server(server_config(settings, application))
         watcher = asyncio.create_task(_announce(server, on_started))

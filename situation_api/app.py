@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Final
 
-from fastapi import FastAPI, Query, Request, WebSocket
+from fastapi import Depends, FastAPI, Query, Request, WebSocket
 
 from correlation.engine import Engine
 from correlation.rules import Rules
@@ -35,6 +35,15 @@ from ingest.store import (
     is_postgres_url,
 )
 from ingest.store.port import Appended, FeedStatusStore, ReportLog
+from situation_api.auth import (
+    Authenticator,
+    MemoryTokenStore,
+    PostgresTokenStore,
+    TokenStore,
+    require,
+    websocket_principal,
+    websocket_token,
+)
 from situation_api.export_routes import export_router
 from situation_api.history import HistoryStore, MemoryHistoryStore, PostgresHistoryStore
 from situation_api.ingest_routes import ingest_router
@@ -96,12 +105,14 @@ async def open_services(
     report_log: ReportLog
     feeds: FeedStatusStore
     history: HistoryStore
+    tokens: TokenStore
     if url.startswith("memory://"):
         report_log, feeds, history = (
             MemoryReportLog(),
             MemoryFeedStatusStore(),
             MemoryHistoryStore(),
         )
+        tokens = MemoryTokenStore()
     elif is_postgres_url(url):
         db = await Database.connect(url)
         stack.push_async_callback(db.close)
@@ -109,6 +120,7 @@ async def open_services(
         stack.push_async_callback(report_log.close)
         feeds = await PostgresFeedStatusStore.open(db)
         history = await PostgresHistoryStore.open(db)
+        tokens = await PostgresTokenStore.open(db)
     else:
         raise StoreUnavailable(f"unsupported database URL {url.partition('://')[0]!r}")
     rules = Rules.load(settings.rules_file) if settings.rules_file else None
@@ -147,6 +159,7 @@ async def open_services(
         feeds=feeds,
         runtime=runtime,
         hub=hub,
+        tokens=tokens,
     )
 
 
@@ -179,6 +192,7 @@ def create_app(
     if url is None:
         raise ValueError("create_app needs a database URL (start the embedded server first)")
     late_log = _LateLog()
+    auth = Authenticator(enabled=settings.auth, rate=settings.rate_limit, burst=settings.rate_burst)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -192,6 +206,7 @@ def create_app(
                 app.state.startup_error = f"{type(error).__name__}: {error}"
                 raise
             late_log.target = services.report_log
+            auth.store = services.tokens
             app.state.services = services
             scheduler = scheduler_for(services, clock=clock)
             if scheduler is not None:
@@ -203,6 +218,7 @@ def create_app(
             finally:
                 services.closing = True
                 late_log.target = None
+                auth.store = None
         log.info("situation API stopped")
 
     app = FastAPI(
@@ -215,6 +231,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = None
+    app.state.auth = auth
     install_problem_handlers(app)
 
     def services_of(request: Request) -> Services:
@@ -229,10 +246,13 @@ def create_app(
         services: Services | None = request.app.state.services
         return services
 
-    app.include_router(ingest_router(late_log, max_body_bytes=settings.max_body_bytes))
-    app.include_router(situation_router(services_of))
+    app.include_router(
+        ingest_router(late_log, max_body_bytes=settings.max_body_bytes),
+        dependencies=[Depends(require("feed"))],
+    )
+    app.include_router(situation_router(services_of), dependencies=[Depends(require("viewer"))])
     app.include_router(health_router(maybe_services))
-    app.include_router(export_router(services_of))
+    app.include_router(export_router(services_of), dependencies=[Depends(require("staff"))])
     mount_ui(app, tile_url=settings.tile_url, tile_attribution=settings.tile_attribution)
 
     @app.websocket("/api/v1/situation/stream")
@@ -247,7 +267,11 @@ def create_app(
         if services is None or services.closing:
             await websocket.close(1013, "starting or stopping")
             return
-        await websocket.accept()
+        if await websocket_principal(websocket, "viewer") is None:
+            await websocket.close(1008, "token required (subprotocol bearer.<token>)")
+            return
+        _, selected = websocket_token(websocket)
+        await websocket.accept(subprotocol=selected)
         await services.hub.serve(websocket, since)
 
     return app

@@ -33,6 +33,8 @@ from ingest.report import Report, encode_report
 from ingest.store.errors import StoreClosed, StoreUnavailable
 from ingest.store.port import Appended, ReportLog
 from situation_api import metrics
+from situation_api.auth.guard import principal_of
+from situation_api.auth.roles import Principal
 from situation_api.problems import (
     FieldError,
     ProblemError,
@@ -250,6 +252,7 @@ class _Intake:
         if not result.reports:
             raise _all_rejected(result)
         paired = pair_raw(result, body, split)
+        paired, result = _in_scope(paired, result, principal_of(request))
         try:
             appended = await self.log.append([(report, raw) for _, report, raw in paired])
         except (StoreUnavailable, StoreClosed) as error:
@@ -269,6 +272,43 @@ class _Intake:
             status_code=202,
             media_type="application/json",
         )
+
+
+def _in_scope(
+    paired: list[tuple[int, Report, bytes]], result: ParseResult, principal: Principal
+) -> tuple[list[tuple[int, Report, bytes]], ParseResult]:
+    """Only the sources of the caller's token: a police token cannot submit as fire. Reports of
+    other sources are rejected at ``$.source``; if none is left, the request is refused (403)."""
+    if principal.sources is None:
+        return paired, result
+    kept = [item for item in paired if principal.may_submit(item[1].source)]
+    if len(kept) == len(paired):
+        return paired, result
+    refused = [
+        ReportInvalid(
+            "$.source",
+            f"token {principal.id} may submit for {', '.join(sorted(principal.sources))} only, "
+            f"not {report.source!r}",
+            index=index,
+        )
+        for index, report, _ in paired
+        if not principal.may_submit(report.source)
+    ]
+    metrics.REPORTS_REJECTED.labels("scope").inc(len(refused))
+    rejected = tuple(sorted((*result.rejected, *refused), key=lambda r: r.index or 0))
+    if not kept:
+        errors = [FieldError(field=r.field, reason=r.reason, index=r.index) for r in rejected]
+        raise ProblemError(
+            403,
+            refused[0].reason,
+            kind="source-not-allowed",
+            title="Source not allowed for this token",
+            errors=errors,
+        )
+    scoped = ParseResult(
+        reports=tuple(report for _, report, _ in kept), rejected=rejected, warnings=result.warnings
+    )
+    return kept, scoped
 
 
 def _item_id(report: Report) -> str:
@@ -320,7 +360,7 @@ _CANONICAL_SCHEMA: Final = {
     "description": "one canonical report (contract 1), a JSON array of them, or JSON Lines",
     "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}],
 }
-_PROBLEMS: Final = problem_responses(400, 413, 415, 422, 503)
+_PROBLEMS: Final = problem_responses(400, 401, 403, 413, 415, 422, 429, 503)
 _ACCEPTED: Final[dict[int | str, dict[str, Any]]] = {
     202: {"model": IngestAccepted, "description": "the accepted reports are durable in the log"}
 }

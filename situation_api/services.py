@@ -14,6 +14,7 @@ from correlation.clock import rfc3339, to_us
 from correlation.picture import Picture, picture_json
 from ingest.report import report_to_builtins
 from ingest.store.port import FeedStatusStore, ReportLog
+from situation_api.auth.tokens import TokenStore
 from situation_api.history import HistoryStore, StoredChange
 from situation_api.runtime import Runtime
 from situation_api.settings import Settings
@@ -31,6 +32,7 @@ class Services:
     feeds: FeedStatusStore
     runtime: Runtime
     hub: StreamHub
+    tokens: TokenStore | None = None
     migrated: bool = True
     closing: bool = False
     extra: dict[str, Any] = field(default_factory=dict)

@@ -8,6 +8,7 @@ error: a misspelt ``snapshot_interval`` must not silently fall back to the defau
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -94,6 +95,34 @@ class Settings(BaseSettings):
     export_dir: Path | None = Field(
         default=None, description="where scheduled reports are written [<data_dir>/exports]"
     )
+
+    # Access control and HTTP hardening (situation_api/auth).
+    auth: bool = Field(
+        default=True,
+        description="require API tokens (false only for tests and tools on a closed machine)",
+    )
+    rate_limit: Annotated[float, Field(ge=0)] = Field(
+        default=50.0, description="requests per second each token may make on average (0 = off)"
+    )
+    rate_burst: Annotated[int, Field(ge=1)] = Field(
+        default=200, description="requests a token may make at once before the rate applies"
+    )
+    max_request_bytes: Annotated[int, Field(ge=1024)] = Field(
+        default=1024 * 1024, description="body limit of every request except report submission"
+    )
+    cors_origins: tuple[str, ...] = Field(
+        default=(),
+        description="other web origins allowed to call the API from a browser (exact "
+        "scheme://host[:port]; none by default, never *)",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _exact_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin) or "*" in origin:
+                raise ValueError(f"{origin!r} is not an exact origin like https://host:port")
+        return value
 
     @field_validator("report_formats")
     @classmethod

@@ -13,11 +13,12 @@ from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from situation_api import metrics
+from situation_api.auth.guard import require
 from situation_api.problems import FieldError, ProblemError, problem_for, problem_responses
 from situation_api.services import Services
 
@@ -446,7 +447,8 @@ def health_router(services_of: Callable[[Request], Services | None]) -> APIRoute
             methods=["GET"],
             response_class=Response,
             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
-            summary="Prometheus metrics",
+            summary="Prometheus metrics (any viewer token)",
+            dependencies=[Depends(require("viewer"))],
             include_in_schema=in_schema,
         )
     return router

@@ -126,16 +126,18 @@ def test_demo_command_fills_the_picture(tmp_path: Path) -> None:
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        match = re.search(r"open (http://\S+)/ in a browser", line)
+        match = re.search(r"open (http://\S+?)/#token=(lz_\S+) in a browser", line)
         if match is None:
             process.wait(30)
             reason = process.stderr.read() if process.stderr else ""
             pytest.fail(f"demo did not start: {line!r} {reason}")
-        url = match.group(1)
+        url, token = match.group(1), match.group(2)
         deadline = time.monotonic() + 60
         picture: dict[str, Any] = {}
         with httpx.Client(base_url=url, timeout=10) as http:
             assert http.get("/").status_code == 200
+            assert http.get("/api/v1/situation").status_code == 401  # access control is on
+            http.headers["Authorization"] = f"Bearer {token}"
             while time.monotonic() < deadline:
                 picture = http.get("/api/v1/situation").json()
                 if len(picture["incidents"]) >= 40 and len(picture["warnings"]) == 2:

@@ -68,6 +68,7 @@ def env() -> dict[str, str]:
         **os.environ,
         "LAGEZENTRUM_SNAPSHOT_CHANGES": "40",  # recovery goes through snapshot + log tail
         "LAGEZENTRUM_TICK_SECONDS": "0.2",
+        "LAGEZENTRUM_AUTH": "false",  # access control is tested in tests/situation_api/auth
     }
     values.pop("LAGEZENTRUM_DATABASE_URL", None)
     return values

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 from websockets.asyncio.client import ClientConnection
 
 from ops.serve import server_config
@@ -29,6 +30,7 @@ class Live:
     ws_url: str
     services: Services
     http: httpx.AsyncClient
+    app: FastAPI
 
 
 @asynccontextmanager
@@ -39,6 +41,7 @@ async def live_server(database_url: str, **overrides: Any) -> AsyncIterator[Live
         "heartbeat_seconds": 0.5,
         "tick_seconds": 0.2,
         "stream_flush_ms": 2.0,
+        "auth": False,  # the access-control tests switch it on and bring their tokens
         **overrides,
     }
     settings = Settings(**values)
@@ -58,7 +61,7 @@ async def live_server(database_url: str, **overrides: Any) -> AsyncIterator[Live
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=url, timeout=20) as http:
-            live = Live(url, f"ws://127.0.0.1:{port}", app.state.services, http)
+            live = Live(url, f"ws://127.0.0.1:{port}", app.state.services, http, app)
             await wait_ready(live)
             yield live
     finally:

@@ -298,7 +298,7 @@ def test_problem_documents_name_the_field() -> None:
     from situation_api.app import create_app
     from situation_api.settings import Settings
 
-    app = create_app(Settings(database_url="memory://"))
+    app = create_app(Settings(database_url="memory://", auth=False))
     with TestClient(app) as client:
         response = client.get("/api/v1/districts", params={"min_level": "nine"})
         assert response.status_code == 422
