@@ -1,9 +1,10 @@
 """The capacity layer: free hospital beds per district, and per state for state-wide figures.
 
-Scope of a report: each area code names a Kreis (its first five digits) or, when everything
-after the two state digits is zero ("07", "070000000000"), the whole state; without usable
-codes, the district containing a point or the districts a polygon intersects. District figures
-go into the district status (``icu_beds_free``, ``beds_free``); state figures are entities of
+Scope of a report: each area code names the whole state when everything after the two state
+digits is zero ("07", "070000000000"), else the one Kreis it lies in (AGS, ARS or DWD warn cell;
+codes naming several Kreise, such as a Regierungsbezirk, are ignored); without usable codes,
+the district containing a point or the districts a polygon intersects. District figures go
+into the district status (``icu_beds_free``, ``beds_free``); state figures are entities of
 their own (``entity="capacity"``, id = state code).
 
 Value of a scope, per metric: that of the latest report (by ``observed_at``, ties by thread)
@@ -51,8 +52,10 @@ class Capacity:
         for code in report.area_codes:
             if code[:2] in self._states and code[2:].strip("0") == "":
                 found.add(code[:2])
-            elif len(code) >= 5 and districts.get(code[:5]) is not None:
-                found.add(code[:5])
+                continue
+            kreise = districts.for_codes((code,))
+            if len(kreise) == 1:  # a region spanning several districts has no district figure
+                found.add(kreise[0])
         if not found and report.geometry is not None:
             if isinstance(report.geometry, Point):
                 ags = districts.at(report.geometry.coordinates[0], report.geometry.coordinates[1])

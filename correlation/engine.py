@@ -34,7 +34,7 @@ import msgspec
 
 from correlation.capacity import Capacity, Entry
 from correlation.changes import Change
-from correlation.clock import EPOCH, US, rfc3339, to_us
+from correlation.clock import EPOCH, US, from_us, rfc3339, to_us
 from correlation.context import Context
 from correlation.errors import SnapshotInvalid, UnknownIncident
 from correlation.escalation import Board
@@ -116,7 +116,7 @@ class Engine:
     @property
     def watermark(self) -> datetime | None:
         mark = self._ctx.watermark_us
-        return None if mark is None else datetime.fromtimestamp(mark / 1e6, UTC)
+        return None if mark is None else from_us(mark)
 
     # -- input ----------------------------------------------------------------------------------
 

@@ -32,6 +32,15 @@ class UnknownIncident(CorrelationError, KeyError):
         return f"no live incident {self.incident_id!r}"
 
 
+class ActionInvalid(CorrelationError, ValueError):
+    """An operator action cannot apply to the current state (e.g. splitting an incident's only
+    thread); the message says why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
 class SnapshotInvalid(CorrelationError, ValueError):
     """Bytes handed to :meth:`Engine.restore` are not an engine snapshot of this version."""
 

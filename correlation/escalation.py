@@ -120,7 +120,9 @@ def _value(metric: str, district: _District) -> int | None:
 
 
 class Board:
-    __slots__ = ("_ctx", "_dirty", "_districts", "_evaluate", "_incidents", "_warnings")
+    __slots__ = (
+        "_ctx", "_dirty", "_districts", "_evaluate", "_incidents", "_warnings", "declared",
+    )  # fmt: skip
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
@@ -129,6 +131,8 @@ class Board:
         self._incidents: dict[str, tuple[str, int, dict[str, int]]] = {}
         self._warnings: dict[str, tuple[tuple[str, ...], str]] = {}
         self._dirty: dict[str, set[str]] = {}
+        # levels declared by an operator: ags -> (level, reason); they override the rules
+        self.declared: dict[str, tuple[int, str]] = {}
         for district in self._districts.values():
             district.view = self._view(district)
 
@@ -245,14 +249,29 @@ class Board:
                     )
                 )
 
+    def declare(self, ags: str, level: int | None, reason: str) -> None:
+        """An operator's declaration of a district's level (None: back to the rules); the
+        district is re-evaluated at the next flush."""
+        if ags not in self._districts:
+            raise KeyError(ags)
+        if level is None:
+            self.declared.pop(ags, None)
+        else:
+            self.declared[ags] = (level, reason)
+        self._touch(ags, "declared")
+
     def _view(self, district: _District) -> dict[str, Any]:
         district.level, reason = self._evaluate(district)
+        declared = self.declared.get(district.ags) if self.declared else None
+        if declared is not None:
+            district.level, reason = declared
         counts = district.counts
         return {
             "ags": district.ags,
             "name": district.name,
             "level": district.level,
             "level_reason": reason,
+            "declared_level": None if declared is None else declared[0],
             "open_incidents": {
                 "extreme": counts[0],
                 "severe": counts[1],

@@ -81,6 +81,7 @@ class Link(msgspec.Struct, kw_only=True):
     distance_m: float
     time_gap_s: int
     reason: str
+    pinned: bool = False  # put here by an operator (merge): updates never move it out
 
     def view(self) -> dict[str, Any]:
         return {
@@ -134,6 +135,9 @@ class Incident(msgspec.Struct, kw_only=True):
     title: str = ""
     metrics: dict[str, int] = {}
     cells: list[tuple[str, int]] = []  # (group, grid key) where it is indexed
+    # operator annotations (correlation/overrides.py); in the view only once set
+    acknowledged: tuple[str, str] | None = None  # (at, by)
+    notes: list[tuple[str, str, str]] = []  # (at, by, text)
 
 
 def incident_id(key: str) -> str:
@@ -306,7 +310,7 @@ class Incidents:
 
     def _stays(self, incident: Incident, obs: Obs) -> bool:
         """Whether an updated thread remains in its incident (see the module docstring)."""
-        if len(incident.links) == 1:
+        if len(incident.links) == 1 or incident.links[obs.thread].pinned:
             return True
         pairs = self._ctx.rules.pairs
         reach = -1.0
@@ -502,7 +506,7 @@ class Incidents:
                 view = cache[thread] = links[thread].view()
             link_views.append(view)
         resolved = incident.resolved_us
-        return {
+        view = {
             "id": incident.id,
             "status": incident.status,
             "category": incident.category,
@@ -520,6 +524,11 @@ class Incidents:
             "threads": threads,
             "links": link_views,
         }
+        if incident.acknowledged is not None:
+            view["acknowledged"] = {"at": incident.acknowledged[0], "by": incident.acknowledged[1]}
+        if incident.notes:
+            view["notes"] = [{"at": at, "by": by, "text": text} for at, by, text in incident.notes]
+        return view
 
     def views(self) -> Iterator[dict[str, Any]]:
         for incident in self.live.values():

@@ -88,6 +88,21 @@ def test_district_capacity_by_code_and_by_point(engine: Engine) -> None:
     assert districts["07315"]["icu_beds_free"] == 7
 
 
+def test_capacity_by_municipality_and_warn_cell_codes(engine: Engine) -> None:
+    feed(
+        engine,
+        [
+            _hospital("gem", 0, area_codes=["073150000000"], metrics={"icu_beds_free": 9}),
+            _hospital("cell", 1, area_codes=["807111000"], metrics={"beds_free": 30}),
+            _hospital("region", 2, area_codes=["071"], metrics={"icu_beds_free": 99}),
+        ],
+    )
+    districts = engine.picture().districts
+    assert districts["07315"]["icu_beds_free"] == 9
+    assert districts["07111"]["beds_free"] == 30
+    assert all(d["icu_beds_free"] != 99 for d in districts.values())
+
+
 def test_cancelled_capacity_falls_back_to_the_previous_report(engine: Engine) -> None:
     feed(
         engine,

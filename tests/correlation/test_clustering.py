@@ -215,3 +215,19 @@ def test_report_outside_rlp_is_an_incident_without_district(engine: Engine) -> N
     (incident,) = incidents(engine)
     assert incident["district"] is None
     assert incident["centroid"] == [13.4, 52.5]
+
+
+def test_report_that_cannot_be_located_is_an_incident_without_centroid(engine: Engine) -> None:
+    feed(
+        engine,
+        [
+            report("police", "p1", "security.threat", 0, None, area_codes=["09162000"]),  # Munich
+            report("police", "p2", "security.threat", 1, None, area_codes=["09162000"]),
+        ],
+    )
+    found = incidents(engine)
+    assert [(i["centroid"], i["district"]) for i in found] == [(None, None), (None, None)]
+    # located later by an update of its thread
+    feed(engine, [report("police", "p1", "security.threat", 2, MAINZ, sequence=2)])
+    located = [i for i in incidents(engine) if i["threads"] == ["police:p1"]]
+    assert located[0]["district"] == "07315"
