@@ -44,6 +44,7 @@ from situation_api.auth import (
     websocket_principal,
     websocket_token,
 )
+from situation_api.auth.hardening import harden
 from situation_api.export_routes import export_router
 from situation_api.history import HistoryStore, MemoryHistoryStore, PostgresHistoryStore
 from situation_api.ingest_routes import ingest_router
@@ -233,6 +234,13 @@ def create_app(
     app.state.services = None
     app.state.auth = auth
     install_problem_handlers(app)
+    harden(
+        app,
+        tile_url=settings.tile_url,
+        cors_origins=settings.cors_origins,
+        max_request_bytes=settings.max_request_bytes,
+        max_ingest_bytes=settings.max_body_bytes,
+    )
 
     def services_of(request: Request) -> Services:
         services: Services | None = request.app.state.services
