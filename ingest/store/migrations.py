@@ -58,6 +58,9 @@ DECLARE
     name text := format('%s_p%s', parent, to_char(lo AT TIME ZONE 'UTC', 'YYYYMM'));
     busy boolean;
 BEGIN
+    -- Processes creating partitions of one table at once would take the locks on the parent
+    -- and its DEFAULT partition in opposite orders and deadlock: one at a time per table.
+    PERFORM pg_advisory_xact_lock(hashtext('lz_ensure_month_partition:' || parent));
     IF to_regclass(quote_ident(name)) IS NOT NULL THEN
         RETURN true;
     END IF;
