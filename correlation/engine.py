@@ -32,11 +32,26 @@ from typing import Final
 
 import msgspec
 
+from correlation import overrides
+from correlation.actions import (
+    Acknowledge,
+    AnyAction,
+    DeclareLevel,
+    Merge,
+    Note,
+    SetStatus,
+    Split,
+)
 from correlation.capacity import Capacity, Entry
 from correlation.changes import Change
 from correlation.clock import EPOCH, US, from_us, rfc3339, to_us
 from correlation.context import Context
-from correlation.errors import SnapshotInvalid, UnknownIncident
+from correlation.errors import (
+    ActionInvalid,
+    CorrelationError,
+    SnapshotInvalid,
+    UnknownIncident,
+)
 from correlation.escalation import Board
 from correlation.incidents import Incident, Incidents, Obs
 from correlation.picture import Picture, picture_json
@@ -73,6 +88,7 @@ class _Snapshot(msgspec.Struct, kw_only=True):
     incidents: list[Incident]
     warnings: list[WarningState]
     capacity: list[Entry]
+    declared: dict[str, tuple[int, str]] = {}
 
 
 _snapshot_encoder: Final = msgspec.msgpack.Encoder()
@@ -195,6 +211,75 @@ class Engine:
             return out  # closed by a timer the action's own time fired: nothing left to do
         ctx.step(at_us, at=at.astimezone(UTC))
         action(ident, at_us)  # type: ignore[operator]
+        self._board.flush()
+        self._fire(watermark)
+        return out
+
+    def check(self, action: AnyAction) -> None:
+        """Raise :class:`~correlation.errors.CorrelationError` if ``action`` cannot apply to
+        the current state; changes nothing (the runtime journals only actions that pass)."""
+        if isinstance(action, DeclareLevel):
+            if self.districts.get(action.district) is None:
+                raise ActionInvalid(f"no district {action.district!r}")
+            if action.level is not None and not 0 <= action.level <= 3:
+                raise ActionInvalid(f"level {action.level} is not 0..3")
+            return
+        incident = self._incidents.live.get(action.incident)
+        if incident is None:
+            raise UnknownIncident(action.incident)
+        if isinstance(action, Merge):
+            if action.other == action.incident:
+                raise ActionInvalid("an incident cannot be merged with itself")
+            if action.other not in self._incidents.live:
+                raise UnknownIncident(action.other)
+        elif isinstance(action, Split):
+            if action.thread not in incident.links:
+                raise ActionInvalid(f"thread {action.thread!r} is not in {action.incident}")
+            if len(incident.links) == 1:
+                raise ActionInvalid(f"{action.thread!r} is the only thread of {action.incident}")
+        elif isinstance(action, Note) and (
+            not action.text.strip() or len(action.text) > overrides.MAX_NOTE_CHARS
+        ):
+            raise ActionInvalid(f"a note has 1 to {overrides.MAX_NOTE_CHARS} characters")
+
+    def act(self, action: AnyAction) -> list[Change]:
+        """Apply an operator action at its time ``action.at`` (which, like a report's, moves
+        the clock if later). Raises what :meth:`check` raises, before changing anything; if
+        timers that the action's own time fired made it moot (the incident closed meanwhile),
+        only their changes are returned."""
+        self.check(action)
+        ctx = self._ctx
+        out: list[Change] = []
+        ctx.out = out
+        at_us = to_us(action.at)
+        if ctx.clock_us is None or at_us > ctx.clock_us:
+            ctx.clock_us = at_us
+        watermark = ctx.clock_us - self.rules.allowed_lateness_us
+        self._fire(watermark)
+        try:
+            self.check(action)
+        except CorrelationError:
+            return out
+        ctx.step(at_us, at=action.at.astimezone(UTC))
+        incidents = self._incidents
+        if isinstance(action, Acknowledge):
+            overrides.acknowledge(incidents, action.incident, at_us, action.actor)
+        elif isinstance(action, Note):
+            overrides.note(incidents, action.incident, at_us, action.actor, action.text)
+        elif isinstance(action, SetStatus):
+            if action.status == "resolved":
+                incidents.resolve(action.incident, at_us)
+            elif action.status == "open":
+                incidents.reopen(action.incident, at_us)
+            else:
+                overrides.close(incidents, action.incident)
+        elif isinstance(action, Merge):
+            overrides.merge(incidents, action.incident, action.other)
+        elif isinstance(action, Split):
+            overrides.split(incidents, action.incident, action.thread, at_us)
+        else:
+            reason = f"declared by {action.actor}" + (f": {action.reason}" if action.reason else "")
+            self._board.declare(action.district, action.level, reason)
         self._board.flush()
         self._fire(watermark)
         return out
@@ -343,6 +428,7 @@ class Engine:
                 incidents=list(self._incidents.live.values()),
                 warnings=list(self._warnings.live.values()),
                 capacity=list(self._capacity.threads.values()),
+                declared=self._board.declared,
             )
         )
 
@@ -371,5 +457,6 @@ class Engine:
         engine._incidents.restore(state.incidents)
         engine._warnings.restore(state.warnings)
         engine._capacity.restore(state.capacity)
+        engine._board.declared = dict(state.declared)
         engine._board.flush(emit=False)
         return engine
