@@ -96,6 +96,17 @@ class Alternate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     headline: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     description: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
 
+    def __post_init__(self) -> None:
+        _no_nul(("headline", self.headline), ("description", self.description))
+
+
+def _no_nul(*fields: tuple[str, str | None]) -> None:
+    # PostgreSQL's jsonb cannot hold U+0000: a report carrying one would be acknowledged by
+    # nobody (every write of it fails), so it is refused here, naming the field.
+    for name, text in fields:
+        if text is not None and "\x00" in text:
+            raise ValueError(f"{name}|must not contain NUL (U+0000) characters")
+
 
 class Report(
     msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True
@@ -175,6 +186,18 @@ class Report(
             raise ValueError("geometry|required unless area_codes or geocodes are given")
         if not self.source_id.isprintable() or self.source_id.strip() != self.source_id:
             raise ValueError("source_id|must be printable without surrounding white space")
+        if self.headline is not None or self.description is not None or self.agency is not None:
+            _no_nul(
+                ("headline", self.headline),
+                ("description", self.description),
+                ("agency", self.agency),
+            )
+        if self.event is not None or self.message_id is not None or self.language is not None:
+            _no_nul(("event", self.event), ("message_id", self.message_id),
+                    ("language", self.language))  # fmt: skip
+        for name, texts in (("references", self.references), ("geocodes", self.geocodes)):
+            if texts and any("\x00" in text for text in texts):
+                raise ValueError(f"{name}|must not contain NUL (U+0000) characters")
 
     # -- derived, cheap accessors the engine uses on its hot path ---------------------------------
 

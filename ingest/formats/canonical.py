@@ -69,9 +69,11 @@ def parse_canonical(data: bytes) -> ParseResult:
         raise FeedInvalid("expected a JSON object, a JSON array of objects or JSON Lines")
     try:
         _ONE.decode(body)
-    except msgspec.DecodeError:
+    except msgspec.DecodeError as error:
         if b"\n" not in body:
-            raise FeedInvalid("not valid JSON (one line, so not JSON Lines either)") from None
+            raise FeedInvalid(
+                f"not valid JSON: {error} (one line, so not JSON Lines either)"
+            ) from None
         return _lines(data)
     except RecursionError:
         raise FeedInvalid("JSON nested too deeply") from None

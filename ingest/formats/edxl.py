@@ -8,8 +8,8 @@ their CAP namespace; any other root is refused so the CAP mapping only ever sees
 
 from __future__ import annotations
 
-from typing import Final
-from xml.etree.ElementTree import Element, ParseError
+from typing import Any, Final
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
@@ -20,6 +20,35 @@ from ingest.formats.cap_mapping import CAP_NAMESPACES
 EDXL_DE_NAMESPACE: Final = "urn:oasis:names:tc:emergency:EDXL:DE:1.0"
 _EDXL: Final = "{" + EDXL_DE_NAMESPACE + "}"
 MAX_PAYLOAD_BYTES: Final = 32 * 1024 * 1024
+# A CAP alert is 4 levels deep, inside an EDXL-DE envelope 8; deeper nesting is an attack that
+# would otherwise cost seconds of CPU and hundreds of MB building the tree before it is refused.
+MAX_DEPTH: Final = 64
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _limit_depth(parser: Any) -> None:
+    """Refuse elements nested deeper than :data:`MAX_DEPTH` while expat reads them."""
+    expat = parser.parser
+    start, end = expat.StartElementHandler, expat.EndElementHandler
+    depth = 0
+
+    def on_start(*args: Any) -> Any:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise _TooDeep
+        return start(*args)
+
+    def on_end(*args: Any) -> Any:
+        nonlocal depth
+        depth -= 1
+        return end(*args)
+
+    expat.StartElementHandler = on_start
+    expat.EndElementHandler = on_end
 
 
 def read_xml(data: bytes) -> Element:
@@ -32,9 +61,14 @@ def read_xml(data: bytes) -> Element:
     if not payload:
         raise FeedInvalid("empty payload: expected a CAP XML document")
     try:
-        root: Element = SafeET.fromstring(
-            payload, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        parser = SafeET.DefusedXMLParser(
+            target=TreeBuilder(), forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
+        _limit_depth(parser)
+        parser.feed(payload)
+        root: Element = parser.close()
+    except _TooDeep:
+        raise FeedInvalid(f"XML nested deeper than {MAX_DEPTH} elements") from None
     except defusedxml.DTDForbidden:
         raise FeedInvalid("XML with a DTD (<!DOCTYPE>) is refused: CAP needs none and DTDs "
                           "carry entity and external-reference attacks") from None  # fmt: skip
