@@ -19,7 +19,13 @@ Event time. Reports are applied as they come, never buffered. The clock is the l
 ``allowed_lateness``. Timers (incident resolve/close, warning onset/expiry) fire when the
 watermark reaches them, in (time, id) order, before the report that moved the clock is applied
 and again after it (for deadlines the report itself put behind the watermark). A report older
-than the watermark is still applied; its changes say ``late=True``.
+than the watermark is still applied; its changes say ``late=True``. District figures are
+re-evaluated once per :meth:`process` call (after the report and its timers), so a district
+changes at most once per report, stamped with the report's time; :meth:`advance` evaluates them
+after each timer, so a long jump of the clock keeps every level change at its own time.
+
+Picture time: ``as_of`` is the clock. Operator actions (:meth:`resolve`, :meth:`reopen`) are
+events too and move the clock to their time if it is later.
 
 Memory: the sequence, alias and thread tables keep one entry per thread and message id ever
 seen (so a duplicate is recognised however late); everything else is bounded by the live picture.
@@ -27,6 +33,7 @@ seen (so a duplicate is recognised however late); everything else is bounded by 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
@@ -196,7 +203,9 @@ class Engine:
         """An operator reopens a resolved incident; its quiet time restarts at ``at``."""
         return self._operator(incident_id, at, self._incidents.reopen)
 
-    def _operator(self, ident: str, at: datetime, action: object) -> list[Change]:
+    def _operator(
+        self, ident: str, at: datetime, action: Callable[[str, int], None]
+    ) -> list[Change]:
         if ident not in self._incidents.live:
             raise UnknownIncident(ident)
         ctx = self._ctx
@@ -210,7 +219,7 @@ class Engine:
         if ident not in self._incidents.live:
             return out  # closed by a timer the action's own time fired: nothing left to do
         ctx.step(at_us, at=at.astimezone(UTC))
-        action(ident, at_us)  # type: ignore[operator]
+        action(ident, at_us)
         self._board.flush()
         self._fire(watermark)
         return out
