@@ -53,6 +53,7 @@ from situation_api.reports.schedule import scheduler_for
 from situation_api.runtime import Clock, Runtime, RuntimeConfig, wall_clock
 from situation_api.services import Services
 from situation_api.settings import Settings
+from situation_api.shedding import install_load_shedding
 from situation_api.situation_routes import health_router, situation_router
 from situation_api.stream import StreamHub
 from situation_api.ui_routes import mount_ui
@@ -234,6 +235,7 @@ def create_app(
     app.state.services = None
     app.state.auth = auth
     install_problem_handlers(app)
+    install_load_shedding(app, max_body_bytes=settings.max_body_bytes)
     harden(
         app,
         tile_url=settings.tile_url,
