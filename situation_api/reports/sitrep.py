@@ -1,6 +1,8 @@
 """The situation report as an OASIS EDXL-SitRep 1.0 document.
 
-Root ``SitRep`` in ``urn:oasis:names:tc:emergency:EDXL:SitRep:1.0`` with the header elements of
+Root ``sitRep`` (the global element of type SitRepType in ``EDXLSitRep-v1.0.xsd``; public
+implementations validated against that schema spell it so) in
+``urn:oasis:names:tc:emergency:EDXL:SitRep:1.0`` with the header elements of
 the specification's SitRepType in its order (messageID, preparedBy, authorizedBy,
 reportPurpose, reportNumber, reportVersion, forTimePeriod, reportTitle, incidentID,
 incidentLifecyclePhase, originatingMessageID, urgency, reportConfidence, severity) and one
@@ -75,7 +77,7 @@ def _person(parent: ET.Element, name: str, who: str, at: datetime) -> None:
 def render_sitrep(report: SituationReport) -> bytes:
     lang = report.lang
     t = report.totals
-    root = ET.Element(_q(SITREP_NS, "SitRep"))
+    root = ET.Element(_q(SITREP_NS, "sitRep"))
     _add(root, "messageID", report.number)
     _person(root, "preparedBy", report.prepared_by, report.generated_at)
     _person(root, "authorizedBy", report.prepared_by, report.generated_at)

@@ -188,7 +188,7 @@ def test_html_is_self_contained(report: SituationReport, files: dict[str, Path])
 
 def test_sitrep_structure(report: SituationReport, files: dict[str, Path]) -> None:
     root = ET.fromstring(files["sitrep"].read_bytes())
-    assert root.tag == f"{{{SITREP_NS}}}SitRep"
+    assert root.tag == f"{{{SITREP_NS}}}sitRep"
     names = [child.tag.split("}")[1] for child in root]
     required = [n for n in HEADER if n != "originatingMessageID"]
     assert [n for n in names if n in HEADER] == required  # all present, in schema order
