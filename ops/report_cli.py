@@ -91,9 +91,14 @@ async def _from_data_dir(
                 await asyncio.to_thread(server.stop)
 
 
-def _from_url(url: str, params: Sequence[tuple[str, str]], timeout: float) -> bytes:
+def _from_url(
+    url: str, params: Sequence[tuple[str, str]], timeout: float, token: str | None = None
+) -> bytes:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.get(url.rstrip("/") + EXPORT_PATH, params=tuple(params), timeout=timeout)
+        response = httpx.get(
+            url.rstrip("/") + EXPORT_PATH, params=tuple(params), timeout=timeout, headers=headers
+        )
     except httpx.HTTPError as error:
         raise ReportInvalid("url", f"{url}: {error}") from None
     if response.status_code != 200:
@@ -139,6 +144,10 @@ def report(
         Path | None, typer.Option(help="Correlation rules TOML (--input, --data-dir).")
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for --url.")] = 120.0,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="LAGEZENTRUM_TOKEN", help="API token (role staff) for --url."),
+    ] = None,
 ) -> None:
     """Write a situation report (Lagebericht) for a time window and region.
 
@@ -165,7 +174,7 @@ def report(
             given = (("at", at), ("from", from_), ("to", to), ("classification", classification))
             params += [(k, v) for k, v in given if v is not None]
             params += [("district", d) for d in district or ()]
-            body = _from_url(url, params, timeout)
+            body = _from_url(url, params, timeout, token)
         else:
             loaded = Rules.load(rules) if rules else None
             if input is not None:

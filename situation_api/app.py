@@ -48,6 +48,9 @@ from situation_api.auth.hardening import harden
 from situation_api.export_routes import export_router
 from situation_api.history import HistoryStore, MemoryHistoryStore, PostgresHistoryStore
 from situation_api.ingest_routes import ingest_router
+from situation_api.journal import JournalStore, MemoryJournal, PostgresJournal
+from situation_api.journal.service import Journal
+from situation_api.operator_routes import journal_router, operator_router
 from situation_api.problems import install_problem_handlers
 from situation_api.reports.schedule import scheduler_for
 from situation_api.runtime import Clock, Runtime, RuntimeConfig, wall_clock
@@ -115,6 +118,7 @@ async def open_services(
             MemoryHistoryStore(),
         )
         tokens = MemoryTokenStore()
+        journal_store: JournalStore = MemoryJournal()
     elif is_postgres_url(url):
         db = await Database.connect(url)
         stack.push_async_callback(db.close)
@@ -123,6 +127,7 @@ async def open_services(
         feeds = await PostgresFeedStatusStore.open(db)
         history = await PostgresHistoryStore.open(db)
         tokens = await PostgresTokenStore.open(db)
+        journal_store = await PostgresJournal.open(db)
     else:
         raise StoreUnavailable(f"unsupported database URL {url.partition('://')[0]!r}")
     rules = Rules.load(settings.rules_file) if settings.rules_file else None
@@ -131,6 +136,7 @@ async def open_services(
         snapshot_interval=settings.snapshot_interval,
         snapshot_changes=settings.snapshot_changes,
     )
+    journal = Journal(journal_store)
     runtime = Runtime(
         report_log,
         history,
@@ -138,7 +144,11 @@ async def open_services(
         restore=lambda data: Engine.restore(data, rules=rules),
         clock=clock,
         config=config,
+        actions_after=journal.actions_after,
     )
+    await journal.start()  # level changes are journaled from the first one on
+    stack.push_async_callback(journal.stop)
+    runtime.subscribe(journal.publish)
     await runtime.start()
     stack.push_async_callback(runtime.stop)
     hub = StreamHub(
@@ -162,6 +172,7 @@ async def open_services(
         runtime=runtime,
         hub=hub,
         tokens=tokens,
+        extra={"journal": journal},
     )
 
 
@@ -262,6 +273,10 @@ def create_app(
     )
     app.include_router(situation_router(services_of), dependencies=[Depends(require("viewer"))])
     app.include_router(health_router(maybe_services))
+    app.include_router(
+        operator_router(services_of, clock), dependencies=[Depends(require("operator"))]
+    )
+    app.include_router(journal_router(services_of), dependencies=[Depends(require("viewer"))])
     app.include_router(export_router(services_of), dependencies=[Depends(require("staff"))])
     mount_ui(app, tile_url=settings.tile_url, tile_attribution=settings.tile_attribution)
 

@@ -23,13 +23,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import msgspec
 
+from correlation.actions import AnyAction
 from correlation.changes import Change, encode_change
 from correlation.engine import Engine
 from correlation.picture import Picture, picture_json
@@ -56,6 +58,20 @@ class RuntimeState(msgspec.Struct, frozen=True):
     engine: bytes
     threads: dict[str, int] = {}
     version: int = 1
+    actions: int = 0  # journal seq of the last operator action applied
+
+
+@dataclass(frozen=True, slots=True)
+class PendingAction:
+    """A journaled operator action still to apply on recovery: right after log ``offset``."""
+
+    seq: int
+    offset: int
+    action: AnyAction
+
+
+ActionsAfter = Callable[[int], Awaitable[list[PendingAction]]]
+"""``journal seq -> the operator actions journaled after it``, in journal order."""
 
 
 _state_encoder: Final = msgspec.msgpack.Encoder()
@@ -122,8 +138,15 @@ class Runtime:
         restore: Callable[[bytes], Engine] = Engine.restore,
         clock: Clock = wall_clock,
         config: RuntimeConfig | None = None,
+        actions_after: ActionsAfter | None = None,
     ) -> None:
         self._log = report_log
+        self._actions_after = actions_after
+        # Reports and operator actions reach the engine one at a time, in one order: the order
+        # the journal records (an action's log offset) and a replay repeats.
+        self._lock = asyncio.Lock()
+        self._pending: deque[PendingAction] = deque()
+        self.actions_seq = 0
         self._history = history
         self._engine_factory = engine_factory
         self._restore = restore
@@ -248,6 +271,7 @@ class Runtime:
             self._engine = self._restore(state.engine)
             self.offset = state.offset
             self._threads = dict(state.threads)
+            self.actions_seq = state.actions
             self._snapshot_seq = self._engine.seq
             log.info(
                 "restored snapshot",
@@ -258,22 +282,59 @@ class Runtime:
         self.log_offset = self.started_offset = await self._log.last_offset()
         metrics.LOG_OFFSET.set(self.log_offset)
         self._set_offset_metrics()
+        if self._actions_after is not None:
+            self._pending.extend(await self._actions_after(self.actions_seq))
+            self._emit(self._due_actions(self.offset))
         if self.offset >= self.log_offset:
             self.ready = True
+
+    async def act(self, action: AnyAction, record: Callable[[int], Awaitable[int]]) -> list[Change]:
+        """Apply an operator action now: checked against the engine (raises
+        :class:`~correlation.errors.CorrelationError`, nothing recorded), then made durable by
+        ``record(offset)`` (the journal; returns the entry's seq), then applied and published.
+        The offset passed is the log offset the engine has processed: a replay applies the
+        action at the same place."""
+        async with self._lock:
+            self.engine.check(action)
+            self.actions_seq = await record(self.offset)
+            changes = self._apply_action(action)
+            self._emit(changes)
+            self._notify()
+            return changes
+
+    def _apply_action(self, action: AnyAction) -> list[Change]:
+        try:
+            return self.engine.act(action)
+        except Exception:
+            # as for reports: the same failure recurs on replay, so skipping keeps it identical
+            metrics.RUNTIME_ERRORS.labels("engine").inc()
+            log.exception("engine failed on operator action %s", type(action).__name__)
+            return []
+
+    def _due_actions(self, offset: int) -> list[Change]:
+        """Apply the pending journaled actions recorded at or before log ``offset``."""
+        changes: list[Change] = []
+        while self._pending and self._pending[0].offset <= offset:
+            pending = self._pending.popleft()
+            changes.extend(self._apply_action(pending.action))
+            self.actions_seq = pending.seq
+        return changes
 
     async def _run(self) -> None:
         config = self._config
         next_tick = time.monotonic() + config.tick_seconds
         while True:
             try:
-                reports = await self._log.read(self.offset, config.batch)
-                if reports:
-                    self._handle_reports(reports)
-                elif self.offset >= self.started_offset:
-                    self.ready = True
+                async with self._lock:
+                    reports = await self._log.read(self.offset, config.batch)
+                    if reports:
+                        self._handle_reports(reports)
+                    elif self.offset >= self.started_offset:
+                        self.ready = True
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + config.tick_seconds
-                    self._handle_tick()
+                    async with self._lock:
+                        self._handle_tick()
                     self.log_offset = max(await self._log.last_offset(), self.offset)
                     self._set_offset_metrics()
                 self._maybe_snapshot()
@@ -291,7 +352,10 @@ class Runtime:
 
     def _handle_reports(self, reports: Sequence[Report]) -> None:
         started = time.perf_counter()
-        changes = apply_log(self.engine, reports, self._threads)
+        if self._pending:
+            changes = self._interleave(reports)
+        else:
+            changes = apply_log(self.engine, reports, self._threads)
         last = reports[-1].offset
         self.offset = last if last is not None else self.offset + len(reports)
         self.log_offset = max(self.log_offset, self.offset)
@@ -304,6 +368,22 @@ class Runtime:
                     metrics.POST_TO_DELTA.observe((now - report.received_at).total_seconds())
         self._set_offset_metrics()
         self._notify()
+
+    def _interleave(self, reports: Sequence[Report]) -> list[Change]:
+        """Reports with the pending actions recorded between them (on recovery only)."""
+        changes: list[Change] = []
+        start = 0
+        for index, report in enumerate(reports):
+            offset = report.offset
+            if offset is not None and self._pending and self._pending[0].offset < offset:
+                changes.extend(apply_log(self.engine, reports[start:index], self._threads))
+                start = index
+                changes.extend(self._due_actions(offset - 1))
+        changes.extend(apply_log(self.engine, reports[start:], self._threads))
+        last = reports[-1].offset
+        if last is not None:
+            changes.extend(self._due_actions(last))
+        return changes
 
     def _handle_tick(self) -> None:
         self._emit(self.engine.advance(self._clock()))
@@ -384,7 +464,12 @@ class Runtime:
     def _capture_snapshot(self) -> None:
         """Encode the state now (consistent: no await), write it once history has caught up."""
         engine = self.engine
-        state = RuntimeState(offset=self.offset, engine=engine.snapshot(), threads=self._threads)
+        state = RuntimeState(
+            offset=self.offset,
+            engine=engine.snapshot(),
+            threads=self._threads,
+            actions=self.actions_seq,
+        )
         picture = engine.picture()
         at = datetime.fromisoformat(picture.as_of) if picture.as_of else datetime.now(UTC)
         self._pending_snapshot = (

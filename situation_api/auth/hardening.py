@@ -165,4 +165,3 @@ def harden(
         )
     app.add_middleware(BodyLimit, default=max_request_bytes, ingest=max_ingest_bytes)
     app.add_middleware(SecurityHeaders, tile_url=tile_url)
-

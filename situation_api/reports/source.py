@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Final
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
@@ -20,7 +20,12 @@ from correlation.changes import Change, decode_change
 from correlation.picture import Picture
 from situation_api.history import HistoryStore, StoredChange
 from situation_api.reports.i18n import Lang
-from situation_api.reports.model import ReportOptions, SituationReport, build_report
+from situation_api.reports.model import (
+    JournalEntry,
+    ReportOptions,
+    SituationReport,
+    build_report,
+)
 
 if TYPE_CHECKING:
     from situation_api.services import Services
@@ -79,7 +84,38 @@ async def report_from_services(
         prepared_by=prepared_by or settings.report_prepared_by,
         generated_at=generated_at,
     )
-    return await asyncio.to_thread(build_report, base, changes, options)
+    journal = await operator_journal(services.extra.get("journal"), start, at)
+    return await asyncio.to_thread(build_report, base, changes, options, journal=journal)
+
+
+async def operator_journal(journal: Any, start: datetime, at: datetime) -> list[JournalEntry]:
+    """The operator actions of the window from the hash-chained journal (``Journal`` of
+    :mod:`situation_api.journal.service`), as report journal entries. Resolve/reopen and level
+    changes are left out: the report derives those from the changes already."""
+    if journal is None:
+        return []
+    # report times are whole seconds (the engine clock's resolution): so are the entries here
+    found = await journal.store.until(at + timedelta(seconds=1), since=start)
+    out: list[JournalEntry] = []
+    for entry in found:
+        moment = entry.at.replace(microsecond=0)
+        if moment > at:
+            continue
+        data = entry.payload.get("input", {})
+        if entry.action == "set_status" and data.get("status") != "closed":
+            continue
+        detail = {
+            "note": data.get("text", ""),
+            "merge": f"<- {data.get('other', '')}",
+            "split": data.get("thread", ""),
+            "set_status": data.get("status", ""),
+            "declare_level": f"{data.get('level')} {data.get('reason', '')}".strip(),
+        }.get(entry.action)
+        if detail is None and entry.action != "acknowledge":
+            continue  # level changes and anything unknown
+        text = f"[{entry.seq}] {entry.action} {entry.subject}" + (f": {detail}" if detail else "")
+        out.append(JournalEntry(moment, entry.actor, text))
+    return out
 
 
 def engine_time(services: Services) -> datetime | None:

@@ -93,7 +93,5 @@ async def test_cors_only_for_configured_origins() -> None:
         )
         assert "access-control-allow-origin" not in simple.headers
     async with live_server("memory://") as live:
-        plain = await live.http.get(
-            "/api/v1/situation", headers={"Origin": "https://lage.example"}
-        )
+        plain = await live.http.get("/api/v1/situation", headers={"Origin": "https://lage.example"})
         assert "access-control-allow-origin" not in plain.headers
