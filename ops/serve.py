@@ -131,6 +131,12 @@ def serve(
     config: Annotated[
         Path | None, typer.Option(help="TOML file with settings (keys as LAGEZENTRUM_* names)")
     ] = None,
+    bus: Annotated[
+        str | None,
+        typer.Option(help="kafka://host:port: run the distributed mode's processes together"),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="correlation workers with --bus")] = 1,
+    partitions: Annotated[int, typer.Option(help="topic partitions with --bus")] = 6,
 ) -> None:
     """Run the situation centre: ingest, engine, REST + websocket API, on one machine.
 
@@ -140,7 +146,7 @@ def serve(
 
     try:
         settings = load_settings(
-            config, host=host, port=port, data_dir=data_dir, database_url=database_url
+            config, host=host, port=port, data_dir=data_dir, database_url=database_url, bus=bus
         )
     except SettingsInvalid as error:
         fail(str(error))
@@ -150,9 +156,15 @@ def serve(
         typer.echo(f"Lagezentrum serving on {url} (API docs: {url}/docs)")
         sys.stdout.flush()
 
+    if settings.bus is not None:
+        from ops.distributed import run_distributed
+
+        main = run_distributed(settings, partitions=partitions, workers=workers, on_started=started)
+    else:
+        main = run_server(settings, on_started=started)
     try:
         with _quiet_signals():
-            asyncio.run(run_server(settings, on_started=started))
+            asyncio.run(main)
     except ServeFailed as error:
         fail(str(error))
     except KeyboardInterrupt:

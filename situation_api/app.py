@@ -107,6 +107,11 @@ async def open_services(
     stack: AsyncExitStack,
 ) -> Services:
     """Open the stores at ``url`` and start runtime and hub; ``stack`` closes them in reverse."""
+    if settings.bus is not None:  # the distributed mode: picture and reports on Kafka
+        from situation_api.bus_source import open_bus_services
+
+        services: Services = await open_bus_services(settings, url, stack=stack)
+        return services
     report_log: ReportLog
     feeds: FeedStatusStore
     history: HistoryStore

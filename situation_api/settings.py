@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="postgresql:// URL; None starts the embedded server"
     )
+    bus: str | None = Field(
+        default=None,
+        description="kafka://host:port[,host:port]: the distributed mode (reports and the "
+        "picture travel over Apache Kafka); none = the embedded mode",
+    )
     rules_file: Path | None = Field(default=None, description="correlation rules (TOML)")
     feeds_config: Path | None = Field(default=None, description="feed pollers (TOML)")
     snapshot_interval: Annotated[float, Field(gt=0)] = Field(

@@ -1,0 +1,293 @@
+"""The distributed mode's processes: ``lagezentrum ingest | correlate | api | archive`` and
+``lagezentrum serve --bus kafka://…`` (all of them on one machine).
+
+- ``ingest``: HTTP ingest (the API app, whose report log publishes to ``lz.reports.v1``) and the
+  gate of the ``lz.feed.<agency>`` topics; scale it behind a load balancer.
+- ``correlate``: a faust-streaming worker (:mod:`ops.workers.correlate`); start N of them, Kafka
+  spreads the report partitions over them.
+- ``api``: REST + websockets from the picture rebuilt from ``lz.situation.v1``; start N.
+- ``archive``: reports and changes into PostgreSQL/TimescaleDB (``--database-url``).
+
+Every command first ensures the topics (created if missing, checked if present).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ops.cli import app, fail
+from situation_api.settings import Settings, SettingsInvalid, load_settings
+
+if TYPE_CHECKING:
+    from ingest.bus.feeds import FeedGate
+    from ingest.bus.publisher import KafkaReportLog
+
+BusOption = Annotated[
+    str | None, typer.Option(help="kafka://host:port of the brokers [LAGEZENTRUM_BUS]")
+]
+PartitionsOption = Annotated[
+    int, typer.Option(help="partitions of the report and situation topics (fixed once created)")
+]
+ReplicationOption = Annotated[int, typer.Option(help="replication factor of the topics")]
+
+
+async def prepare_topics(bootstrap: str, partitions: int, replication: int) -> None:
+    from ops.kafka.topics import ensure_topics, lagezentrum_topics
+    from ops.workers.correlate import changelog_spec
+
+    await ensure_topics(
+        bootstrap,
+        [
+            *lagezentrum_topics(replication_factor=replication, region_partitions=partitions),
+            changelog_spec(partitions, replication),
+        ],
+    )
+
+
+def worker_command(bus: str, partitions: int, replication: int = 1) -> list[str]:
+    """The command line of one correlation worker process."""
+    return [
+        sys.executable,
+        "-c",
+        "from ops.cli import main; main()",
+        "correlate",
+        "--bus",
+        bus,
+        "--partitions",
+        str(partitions),
+        "--replication",
+        str(replication),
+    ]
+
+
+def start_worker(bus: str, partitions: int, replication: int = 1) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(worker_command(bus, partitions, replication), start_new_session=True)
+
+
+async def run_distributed(
+    settings: Settings,
+    *,
+    partitions: int,
+    replication: int = 1,
+    workers: int = 1,
+    on_started: Callable[[str], None] | None = None,
+) -> None:
+    """``serve --bus``: topics, N correlation workers (subprocesses), the feed gate, the archive
+    (with a database URL) and the API/ingest server, until SIGTERM/SIGINT."""
+    import uvicorn
+
+    from ingest.bus.url import bootstrap_of
+    from ops.archive import Archive
+    from ops.kafka.topics import AGENCIES
+    from ops.serve import ServeFailed, _announce, server_config
+    from situation_api.app import create_app
+
+    assert settings.bus is not None
+    bootstrap = bootstrap_of(settings.bus)
+    await prepare_topics(bootstrap, partitions, replication)
+    procs = [start_worker(settings.bus, partitions, replication) for _ in range(workers)]
+    archive: Archive | None = None
+    try:
+        if settings.database_url is not None:
+            archive = Archive(bootstrap, settings.database_url)
+            await archive.start()
+        application = create_app(settings, database_url=settings.database_url or "memory://")
+        server = uvicorn.Server(server_config(settings, application))
+        gate = await _start_gate(bootstrap, AGENCIES)
+        watcher = asyncio.create_task(_announce(server, on_started))
+        try:
+            await server.serve()
+        finally:
+            watcher.cancel()
+            await gate.stop()
+        if not server.started:
+            raise ServeFailed("start-up failed: see the log above")
+    finally:
+        if archive is not None:
+            await archive.stop()
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                await asyncio.to_thread(proc.wait, 15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def _start_gate(bootstrap: str, agencies: tuple[str, ...]) -> _GateHandle:
+    """The feed gate with its own publisher (the API's publisher lives in its lifespan)."""
+    from correlation.rules import Rules
+    from ingest.bus.regions import RegionOf
+    from ops.kafka.topics import REPORTS_TOPIC
+
+    publisher = KafkaReportLog(
+        bootstrap, topic=REPORTS_TOPIC, region=RegionOf(Rules.default()), client_id="lz-gate"
+    )
+    await publisher.start()
+    gate = FeedGate(bootstrap, publisher, agencies=agencies)
+    await gate.start()
+    return _GateHandle(gate, publisher)
+
+
+class _GateHandle:
+    def __init__(self, gate: FeedGate, publisher: KafkaReportLog) -> None:
+        self.gate = gate
+        self.publisher = publisher
+
+    async def stop(self) -> None:
+        await self.gate.stop()
+        await self.publisher.close()
+
+
+def _settings(config: Path | None, **given: object) -> Settings:
+    try:
+        settings = load_settings(config, **given)
+    except SettingsInvalid as error:
+        fail(str(error))
+    if settings.bus is None:
+        fail("no bus configured: pass --bus kafka://host:port or set LAGEZENTRUM_BUS")
+    return settings
+
+
+def _bootstrap(settings: Settings) -> str:
+    from ingest.bus.errors import BusURLInvalid
+    from ingest.bus.url import bootstrap_of
+
+    assert settings.bus is not None
+    try:
+        return bootstrap_of(settings.bus)
+    except BusURLInvalid as error:
+        fail(str(error))
+
+
+@app.command()
+def correlate(
+    bus: BusOption = None,
+    partitions: PartitionsOption = 6,
+    replication: ReplicationOption = 1,
+    rules_file: Annotated[Path | None, typer.Option(help="correlation rules (TOML)")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+) -> None:
+    """Run one correlation worker (faust-streaming) on the report topic's partitions."""
+    from ops.workers.correlate import WorkerConfig, run_worker
+
+    settings = _settings(config, bus=bus, rules_file=rules_file)
+    worker = WorkerConfig(
+        bootstrap=_bootstrap(settings),
+        partitions=partitions,
+        replication_factor=replication,
+        rules_file=str(settings.rules_file) if settings.rules_file else None,
+    )
+    try:
+        run_worker(worker, loglevel=settings.log_level)
+    except Exception as error:
+        fail(f"correlation worker failed: {type(error).__name__}: {error}")
+
+
+def _serve_http(settings: Settings, partitions: int, replication: int, *, gate: bool) -> None:
+    import uvicorn
+
+    from ops.kafka.topics import AGENCIES
+    from ops.serve import server_config
+    from situation_api.app import configure_logging, create_app
+
+    configure_logging(settings.log_level)
+    bootstrap = _bootstrap(settings)
+
+    async def run() -> None:
+        await prepare_topics(bootstrap, partitions, replication)
+        application = create_app(settings, database_url=settings.database_url or "memory://")
+        handle = await _start_gate(bootstrap, AGENCIES) if gate else None
+        try:
+            await uvicorn.Server(server_config(settings, application)).serve()
+        finally:
+            if handle is not None:
+                await handle.stop()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
+    except Exception as error:
+        fail(f"{type(error).__name__}: {error}")
+
+
+@app.command()
+def ingest(
+    bus: BusOption = None,
+    host: Annotated[str | None, typer.Option(help="interface [127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [8000]")] = None,
+    partitions: PartitionsOption = 6,
+    replication: ReplicationOption = 1,
+    config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+) -> None:
+    """HTTP ingest publishing to Kafka (acks=all) and the lz.feed.<agency> gate."""
+    settings = _settings(config, bus=bus, host=host, port=port)
+    _serve_http(settings, partitions, replication, gate=True)
+
+
+@app.command()
+def api(
+    bus: BusOption = None,
+    host: Annotated[str | None, typer.Option(help="interface [127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [8000]")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="postgresql:// URL of the archive (history queries)")
+    ] = None,
+    partitions: PartitionsOption = 6,
+    replication: ReplicationOption = 1,
+    config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+) -> None:
+    """REST + websockets from the picture on lz.situation.v1 (rebuilt at start)."""
+    settings = _settings(config, bus=bus, host=host, port=port, database_url=database_url)
+    _serve_http(settings, partitions, replication, gate=False)
+
+
+@app.command()
+def archive(
+    bus: BusOption = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="postgresql:// URL [LAGEZENTRUM_DATABASE_URL]")
+    ] = None,
+    partitions: PartitionsOption = 6,
+    replication: ReplicationOption = 1,
+    config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+) -> None:
+    """Write reports and situation changes from Kafka into PostgreSQL/TimescaleDB."""
+    from ops.archive import Archive
+    from situation_api.app import configure_logging
+
+    settings = _settings(config, bus=bus, database_url=database_url)
+    if settings.database_url is None:
+        fail("archive needs --database-url or LAGEZENTRUM_DATABASE_URL")
+    configure_logging(settings.log_level)
+    bootstrap = _bootstrap(settings)
+
+    async def run() -> None:
+        await prepare_topics(bootstrap, partitions, replication)
+        assert settings.database_url is not None
+        archive = Archive(bootstrap, settings.database_url)
+        await archive.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            await archive.stop()
+
+    try:
+        asyncio.run(run())
+    except Exception as error:
+        fail(f"{type(error).__name__}: {error}")

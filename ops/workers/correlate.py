@@ -1,0 +1,288 @@
+"""``lagezentrum correlate``: the correlation worker on faust-streaming.
+
+One faust app (``lagezentrum-correlate``) consumes ``lz.reports.v1``; faust assigns its partitions
+to the running workers (a consumer group) and moves them on when a worker joins or dies. For each
+assigned partition the worker runs one :class:`~ops.workers.partition.PartitionEngine` — the
+same pure engine as the embedded mode — and writes the changes to ``lz.situation.v1`` on the
+same partition number. Engine state lives in the faust table ``engine-state`` (in-memory store,
+changelog topic ``lagezentrum-correlate-engine-state-changelog`` with the source's partition
+count): per partition a snapshot plus a journal of the reports since (see partition.py), restored
+from the changelog when a partition is assigned.
+
+Order of effects per batch: changes published and acknowledged → journal written → source
+offsets committed (faust flushes the changelog before it commits). A worker killed at any point
+therefore loses no report and publishes no incident twice under another id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import msgspec
+
+from correlation.changes import Change
+from correlation.rules import Rules
+from ops.kafka.topics import DEADLETTER_TOPIC, REPORTS_TOPIC, SITUATION_TOPIC, TopicSpec
+from ops.workers.partition import (
+    PartitionEngine,
+    clock_key,
+    encode_clock,
+    encode_situation,
+    journal_key,
+    journal_prefix,
+    snapshot_key,
+)
+
+log = logging.getLogger(__name__)
+
+APP_ID: Final = "lagezentrum-correlate"
+TABLE: Final = "engine-state"
+
+
+def changelog_topic(app_id: str = APP_ID) -> str:
+    return f"{app_id}-{TABLE}-changelog"
+
+
+def changelog_spec(partitions: int, replication_factor: int = 1, app_id: str = APP_ID) -> TopicSpec:
+    """The state table's changelog, declared up front like every other topic."""
+    return TopicSpec(
+        changelog_topic(app_id),
+        partitions,
+        replication_factor,
+        {"cleanup.policy": "compact", "min.insync.replicas": str(min(2, replication_factor))},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    bootstrap: str
+    partitions: int
+    replication_factor: int = 1
+    app_id: str = APP_ID
+    rules_file: str | None = None
+    snapshot_every: int = 2_000
+    tick_seconds: float = 1.0
+    batch: int = 500
+    batch_seconds: float = 0.005
+
+
+_now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+
+
+class Correlator:
+    """The worker's logic around faust: engines per partition, publishing, journalling."""
+
+    def __init__(self, config: WorkerConfig, table: Any, situation: Any, deadletter: Any) -> None:
+        self.config = config
+        self.rules = Rules.load(config.rules_file) if config.rules_file else None
+        self.table = table
+        self.situation = situation
+        self.deadletter = deadletter
+        self.engines: dict[int, PartitionEngine] = {}
+        self.processed = 0
+
+    def engine_for(self, partition: int) -> PartitionEngine:
+        engine = self.engines.get(partition)
+        if engine is None:
+            data = self.table.data
+            prefix = journal_prefix(partition)
+            journal = [
+                (int(key[len(prefix) :]), value)
+                for key, value in list(data.items())
+                if key.startswith(prefix) and value is not None
+            ]
+            snapshot = data.get(snapshot_key(partition))
+            engine = PartitionEngine.recover(
+                partition, self.config.partitions, snapshot, journal, rules=self.rules
+            )
+            self.engines[partition] = engine
+            log.info(
+                "partition %d recovered at offset %d (journal %d)",
+                partition,
+                engine.offset,
+                len(journal),
+            )
+        return engine
+
+    def revoke(self, partitions: Sequence[int]) -> None:
+        for partition in partitions:
+            self.engines.pop(partition, None)
+
+    async def handle(self, records: Sequence[tuple[int, int, bytes | None]]) -> None:
+        """Records ``(partition, offset, value)`` in arrival order."""
+        by_partition: dict[int, list[tuple[int, bytes | None]]] = defaultdict(list)
+        for partition, offset, value in records:
+            by_partition[partition].append((offset, value))
+        pending: list[asyncio.Future[Any]] = []
+        done: list[tuple[PartitionEngine, list[tuple[int, bytes]]]] = []
+        for partition, items in by_partition.items():
+            engine = self.engine_for(partition)
+            applied: list[tuple[int, bytes]] = []
+            changes: list[Change] = []
+            for offset, value in items:
+                derived = engine.handle(offset, value)
+                if derived is None:
+                    continue
+                changes.extend(derived)
+                if value is not None:
+                    applied.append((offset, value))
+            pending.extend(await self._publish(engine, changes))
+            for rejected in engine.rejected:
+                pending.append(
+                    await self.deadletter.send(
+                        value=msgspec.json.encode(
+                            {
+                                "topic": REPORTS_TOPIC,
+                                "partition": partition,
+                                "offset": rejected.offset,
+                                "field": rejected.field,
+                                "reason": rejected.reason,
+                            }
+                        ),
+                        headers=[
+                            ("lz-field", rejected.field.encode()),
+                            ("lz-reason", rejected.reason.encode()),
+                        ],
+                    )
+                )
+            engine.rejected.clear()
+            done.append((engine, applied))
+        if pending:
+            await asyncio.gather(*pending)
+        for engine, applied in done:
+            self._journal(engine, applied)
+        self.processed += len(records)
+
+    async def tick(self) -> None:
+        now = _now()
+        pending: list[asyncio.Future[Any]] = []
+        for engine in list(self.engines.values()):
+            pending.extend(await self._publish(engine, engine.tick(now)))
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def _publish(
+        self, engine: PartitionEngine, changes: Sequence[Change]
+    ) -> list[asyncio.Future[Any]]:
+        futures = []
+        for change in engine.owned(changes):
+            for key, value in encode_situation(change):
+                futures.append(
+                    await self.situation.send(key=key, value=value, partition=engine.partition)
+                )
+        if changes:
+            futures.append(
+                await self.situation.send(
+                    key=clock_key(engine.partition),
+                    value=encode_clock(engine.clock()),
+                    partition=engine.partition,
+                )
+            )
+        return futures
+
+    def _journal(self, engine: PartitionEngine, applied: list[tuple[int, bytes]]) -> None:
+        partition = engine.partition
+        for offset, value in applied:
+            self._put(partition, journal_key(partition, offset), value)
+            engine.journal.append(offset)
+        if len(engine.journal) >= self.config.snapshot_every:
+            self._put(partition, snapshot_key(partition), engine.snapshot())
+            for offset in engine.journal:
+                self._put(partition, journal_key(partition, offset), None)
+            engine.journal.clear()
+
+    def _put(self, partition: int, key: bytes, value: bytes | None) -> None:
+        data = self.table.data
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+        self.table.send_changelog(partition, key, value)
+
+
+def build_app(config: WorkerConfig) -> tuple[Any, Correlator]:
+    """The faust app and the correlator it drives."""
+    import faust
+
+    app = faust.App(
+        config.app_id,
+        broker=[f"kafka://{server}" for server in config.bootstrap.split(",")],
+        store="memory://",
+        web_enabled=False,  # several workers per machine; metrics come from the API processes
+        topic_partitions=config.partitions,
+        topic_replication_factor=config.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger_ms=1,
+        broker_commit_every=1000,
+        broker_commit_interval=0.5,
+        table_standby_replicas=0,
+        # A killed worker's partitions move on after this long without heartbeats.
+        broker_session_timeout=8.0,
+        broker_heartbeat_interval=1.0,
+        processing_guarantee="at_least_once",
+    )
+    raw: dict[str, Any] = {
+        "key_type": bytes,
+        "value_type": bytes,
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+    }
+    reports = app.topic(REPORTS_TOPIC, partitions=config.partitions, **raw)
+    situation = app.topic(SITUATION_TOPIC, partitions=config.partitions, **raw)
+    deadletter = app.topic(DEADLETTER_TOPIC, partitions=1, **raw)
+    table = app.Table(
+        TABLE,
+        default=None,
+        partitions=config.partitions,
+        key_type=bytes,
+        value_type=bytes,
+    )
+    correlator = Correlator(config, table, situation, deadletter)
+
+    @app.agent(reports, name="correlate")
+    async def correlate(stream: Any) -> None:
+        async for events in stream.take_events(config.batch, within=config.batch_seconds):
+            await correlator.handle(
+                [(e.message.partition, e.message.offset, e.message.value) for e in events]
+            )
+
+    @app.timer(interval=config.tick_seconds)  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        await correlator.tick()
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust types it loosely
+    async def revoked(sender: Any, *args: Any, signal: Any = None, **kwargs: Any) -> None:
+        tps = args[0] if args else kwargs.get("revoked", ())
+        correlator.revoke([tp.partition for tp in tps if tp.topic == REPORTS_TOPIC])
+
+    return app, correlator
+
+
+def run_worker(config: WorkerConfig, *, loglevel: str = "warning") -> None:
+    """Run one worker until SIGTERM/SIGINT (blocks; owns the event loop)."""
+    from faust import Worker
+
+    from ops.kafka.topics import ensure_topics, lagezentrum_topics
+
+    asyncio.run(
+        ensure_topics(
+            config.bootstrap,
+            [
+                *lagezentrum_topics(
+                    replication_factor=config.replication_factor,
+                    region_partitions=config.partitions,
+                ),
+                changelog_spec(config.partitions, config.replication_factor, config.app_id),
+            ],
+        )
+    )
+    app, _ = build_app(config)
+    worker = Worker(app, loglevel=loglevel.upper(), quiet=True)
+    worker.execute_from_commandline()

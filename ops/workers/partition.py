@@ -1,0 +1,187 @@
+"""One partition's engine in the distributed mode: what a correlation worker holds per partition
+of ``lz.reports.v1`` (pure: no Kafka; :mod:`ops.workers.correlate` moves the bytes).
+
+Processing. Each record is fed exactly as the embedded runtime feeds the log (clock advanced to
+``received_at``, then ``process``), so a partition's engine derives what the embedded engine
+derives for those districts. Records at or below the applied offset are skipped: after a crash
+the source is re-read from the last committed offset, which may be older than the state.
+
+State. The worker keeps, in a table backed by a compacted changelog topic, a snapshot of the
+engine with the offset it covers (every ``snapshot_every`` reports) and a journal: one entry per
+report applied since (the record value, keyed by offset). Recovery restores the snapshot and
+re-applies the journal, giving exactly the state after the last journalled report. A journal
+entry is written only after the changes the report caused were acknowledged by the broker, so
+whatever the state contains has been published (a crash in between re-derives and re-publishes
+the same views, which a compacted topic and the API absorb).
+
+Ownership. Every engine lists every district and learns every broadcast warning, but only one
+partition publishes a given entity: a district by the partition its AGS hashes to, warnings and
+state-wide capacity by partition 0, incidents by the partition that made them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Final
+
+import msgspec
+
+from correlation.changes import Change, encode_change
+from correlation.engine import Engine
+from correlation.rules import Rules
+from ingest.bus.wire import decode_from_bus, partition_for
+from ingest.errors import ReportInvalid
+
+STATE_FORMAT: Final = 1
+
+
+class PartitionState(msgspec.Struct, frozen=True):
+    """The snapshot entry of the state table."""
+
+    partition: int
+    offset: int  # the last Kafka offset the engine state covers (-1: none)
+    engine: bytes
+    format: int = STATE_FORMAT
+
+
+class ClockRecord(msgspec.Struct, frozen=True):
+    """Value of the ``clock:<partition>`` key on the situation topic."""
+
+    partition: int
+    offset: int
+    as_of: str | None
+    seq: int
+
+
+_state_encoder: Final = msgspec.msgpack.Encoder()
+_state_decoder: Final = msgspec.msgpack.Decoder(PartitionState)
+_json: Final = msgspec.json.Encoder()
+
+
+def snapshot_key(partition: int) -> bytes:
+    return f"snap:{partition}".encode()
+
+
+def journal_key(partition: int, offset: int) -> bytes:
+    return f"j:{partition}:{offset:015d}".encode()
+
+
+def journal_prefix(partition: int) -> bytes:
+    return f"j:{partition}:".encode()
+
+
+def situation_key(change: Change) -> bytes:
+    return f"{change.entity}:{change.id}".encode()
+
+
+def clock_key(partition: int) -> bytes:
+    return f"clock:{partition}".encode()
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    offset: int
+    field: str
+    reason: str
+
+
+class PartitionEngine:
+    """The engine of partition ``partition`` of ``partitions``."""
+
+    def __init__(
+        self,
+        partition: int,
+        partitions: int,
+        engine: Engine | None = None,
+        *,
+        offset: int = -1,
+        rules: Rules | None = None,
+    ) -> None:
+        self.partition = partition
+        self.partitions = partitions
+        self.rules = rules
+        self.engine = engine if engine is not None else Engine(rules=rules)
+        self.offset = offset
+        self.journal: list[int] = []  # offsets journalled since the snapshot
+        self.rejected: list[Rejected] = []
+
+    # -- processing -------------------------------------------------------------------------------
+
+    def handle(self, offset: int, value: bytes | None) -> list[Change] | None:
+        """Apply the record at ``offset``; its changes, or None if it was applied before. A record
+        that is not a valid report is skipped and listed in :attr:`rejected`."""
+        if offset <= self.offset:
+            return None
+        self.offset = offset
+        try:
+            if value is None:
+                raise ReportInvalid("$", "empty record (tombstone) on the report topic")
+            report = decode_from_bus(value, offset)
+        except ReportInvalid as error:
+            self.rejected.append(Rejected(offset, error.field, error.reason))
+            return []
+        changes: list[Change] = []
+        if report.received_at is not None:
+            changes.extend(self.engine.advance(report.received_at))
+        changes.extend(self.engine.process(report))
+        return changes
+
+    def tick(self, now: datetime) -> list[Change]:
+        return self.engine.advance(now)
+
+    def owns(self, change: Change) -> bool:
+        entity = change.entity
+        if entity == "incident":
+            return True
+        if entity == "district":
+            return partition_for(change.id.encode(), self.partitions) == self.partition
+        return self.partition == 0  # warnings and state-wide capacity
+
+    def owned(self, changes: Iterable[Change]) -> list[Change]:
+        return [change for change in changes if self.owns(change)]
+
+    def clock(self) -> ClockRecord:
+        return ClockRecord(self.partition, self.offset, self.engine.as_of, self.engine.seq)
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        return _state_encoder.encode(
+            PartitionState(self.partition, self.offset, self.engine.snapshot())
+        )
+
+    @classmethod
+    def recover(
+        cls,
+        partition: int,
+        partitions: int,
+        snapshot: bytes | None,
+        journal: Iterable[tuple[int, bytes]],
+        *,
+        rules: Rules | None = None,
+    ) -> PartitionEngine:
+        """The engine as it was after the last journalled report."""
+        if snapshot is None:
+            restored = cls(partition, partitions, rules=rules)
+        else:
+            state = _state_decoder.decode(snapshot)
+            engine = Engine.restore(state.engine, rules=rules)
+            restored = cls(partition, partitions, engine, offset=state.offset, rules=rules)
+        for offset, value in sorted(journal):
+            if restored.handle(offset, value) is not None:
+                restored.journal.append(offset)
+        return restored
+
+
+def encode_situation(change: Change) -> list[tuple[bytes, bytes | None]]:
+    """The situation-topic records of one change: its JSON under ``<entity>:<id>``, and for a
+    change that removes its entity a tombstone after it (so compaction forgets the key)."""
+    key = situation_key(change)
+    records: list[tuple[bytes, bytes | None]] = [(key, encode_change(change))]
+    if change.view is None:
+        records.append((key, None))
+    return records
+
+
+def encode_clock(record: ClockRecord) -> bytes:
+    return _json.encode(record)
