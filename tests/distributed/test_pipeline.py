@@ -4,8 +4,10 @@ picture, and two API instances serve identical pictures and streams."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -82,3 +84,79 @@ async def test_same_log_same_picture_and_two_apis_agree(
                 ("incident", i["id"])
                 for i in reference["incidents"]  # type: ignore[attr-defined]
             }
+
+
+async def test_plain_kafka_client_on_feed_topic_reaches_the_map(
+    bus_url: str, workers: Callable[[], subprocess.Popen[bytes]]
+) -> None:
+    """A record produced by a plain Kafka client to lz.feed.police is on the picture; invalid
+    records land on the dead-letter topic with field and reason."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # type: ignore[import-untyped]
+
+    from correlation.rules import Rules
+    from ingest.bus.feeds import FeedGate
+    from ingest.bus.publisher import KafkaReportLog
+    from ingest.bus.regions import RegionOf
+
+    bootstrap = bus_url.removeprefix("kafka://")
+    observed = (datetime.now(UTC) - timedelta(minutes=3)).isoformat()
+    valid = {
+        "source": "police",
+        "source_id": "PP-MZ-feed-1",
+        "category": "accident.traffic",
+        "severity": "severe",
+        "observed_at": observed,
+        "headline": "Verkehrsunfall A60",
+        "geometry": {"type": "Point", "coordinates": [8.2473, 49.9929]},
+    }
+    wrong_source = {**valid, "source": "fire", "source_id": "BF-1"}
+    no_category = {k: v for k, v in valid.items() if k != "category"}
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for value in (
+            json.dumps(valid).encode(),
+            b"{not json",
+            json.dumps(wrong_source).encode(),
+            json.dumps(no_category).encode(),
+        ):
+            await producer.send_and_wait("lz.feed.police", value)
+    finally:
+        await producer.stop()
+    workers()
+    publisher = KafkaReportLog(bootstrap, topic="lz.reports.v1", region=RegionOf(Rules.default()))
+    await publisher.start()
+    gate = FeedGate(bootstrap, publisher, agencies=("police", "fire"))
+    await gate.start()
+    try:
+        async with services("memory://", bus=bus_url) as api:
+
+            def titles() -> dict[str, object]:
+                found = [i["title"] for i in bus_picture(api)["incidents"]]  # type: ignore[attr-defined]
+                return {"found": "Verkehrsunfall A60" in found}
+
+            assert await converge(titles, {"found": True}, timeout=40) == {"found": True}
+        assert gate.accepted == 1
+        assert gate.rejected == 3
+    finally:
+        await gate.stop()
+        await publisher.close()
+    consumer = AIOKafkaConsumer(
+        "lz.deadletter.v1", bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        letters = []
+        while len(letters) < 3:
+            batch = await consumer.getmany(timeout_ms=5000)
+            assert batch, "dead letters missing"
+            letters += [r for records in batch.values() for r in records]
+    finally:
+        await consumer.stop()
+    reasons = [dict(r.headers) for r in letters]
+    assert [h["lz-origin"].decode().split("/")[0] for h in reasons] == ["lz.feed.police"] * 3
+    fields = [h["lz-field"].decode() for h in reasons]
+    assert sorted(fields) == ["$", "$.category", "$.source"]
+    assert all(h["lz-reason"] for h in reasons)
+    unreadable = next(r for r, f in zip(letters, fields, strict=True) if f == "$")
+    assert unreadable.value == b"{not json"  # the original bytes, for the operator
