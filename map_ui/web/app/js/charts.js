@@ -2,6 +2,7 @@
 // reported free ICU beds over the same time. The past comes from the history API (the picture at
 // each full hour), loaded the first time the tab is shown; the present is sampled live.
 import uPlot from "/assets/vendor/uplot/uPlot.esm.js";
+import { api } from "./auth.js";
 import { Picture } from "./store.js";
 import { label, t } from "./i18n.js";
 import { SEVERITY_COLOURS } from "./map.js";
@@ -34,7 +35,7 @@ export class Charts {
     for (let hours = HOURS; hours >= 1; hours -= 1) {
       const at = new Date(Math.floor(now / 3_600_000) * 3_600_000 - (hours - 1) * 3_600_000);
       try {
-        const response = await fetch(`/api/v1/situation?at=${encodeURIComponent(at.toISOString())}`);
+        const response = await api(`/api/v1/situation?at=${encodeURIComponent(at.toISOString())}`);
         if (!response.ok) continue;
         past.push(Charts.point(at.getTime() / 1000, new Picture(await response.json())));
       } catch {

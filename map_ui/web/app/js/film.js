@@ -2,6 +2,7 @@
 // While a past picture is shown, live changes keep arriving into the live picture but are not
 // drawn; "Live" returns to it.
 import { $ } from "./dom.js";
+import { api } from "./auth.js";
 import { formatTime, t } from "./i18n.js";
 import { Picture } from "./store.js";
 
@@ -60,7 +61,7 @@ export class Film {
     const token = ++this.request;
     const at = this.timeOf(minutes).toISOString();
     try {
-      const response = await fetch(`/api/v1/situation?at=${encodeURIComponent(at)}`);
+      const response = await api(`/api/v1/situation?at=${encodeURIComponent(at)}`);
       if (!response.ok || token !== this.request || this.live) return;
       const picture = new Picture(await response.json());
       if (token !== this.request || this.live) return;

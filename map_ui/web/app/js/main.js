@@ -1,6 +1,7 @@
 // The operations display: wires the live picture (websocket stream) to map, panel, alerts,
 // charts and the Lagefilm. URL parameters: ?lang=de|en, ?kiosk=1 (wall display), ?sound=1.
 import { $, el, throttle } from "./dom.js";
+import { api, logout, showLogin, token, whenUnauthorized } from "./auth.js";
 import { Alerts } from "./alerts.js";
 import { Charts } from "./charts.js";
 import { Film } from "./film.js";
@@ -21,6 +22,7 @@ let pending = [];
 let applyTimer = null;
 let connection = "connecting";
 let snapshotSeen = false;
+let role = "viewer"; // of the token in use; operators get the action controls
 
 if (kiosk) {
   document.body.classList.add("kiosk");
@@ -61,7 +63,9 @@ const panel = new Panel({
   selectIncident: (id) => selectIncident(id),
   focusWarning: (id) => map.focusWarning(id),
   focusDistrict: (ags) => map.focusDistrict(ags),
+  role: () => role,
   onTab: (name) => {
+    if (name === "journal") panel.renderJournal();
     if (name === "overview") {
       charts.show();
       loadFeeds();
@@ -204,7 +208,7 @@ const stream = new Stream({
 
 async function loadFeeds() {
   try {
-    const response = await fetch("/api/v1/feeds");
+    const response = await api("/api/v1/feeds");
     if (response.ok) panel.renderFeeds((await response.json()).feeds ?? []);
   } catch {
     // shown again on the next poll
@@ -253,7 +257,18 @@ window.__lz = {
 };
 
 renderControls();
-stream.connect();
+// Who is watching: without a valid token (when the API requires one) the login form comes first.
+whenUnauthorized(() => showLogin(token() ? t("login.expired") : ""));
+const me = await api("/api/v1/me").catch(() => null);
+if (me?.ok) {
+  role = (await me.json()).role;
+  window.__lz.role = role;
+  $("logout").hidden = !token();
+  $("logout").addEventListener("click", logout);
+  stream.connect();
+} else if (me && me.status !== 401) {
+  stream.connect(); // anything but a refused token: try the stream, it reconnects by itself
+}
 map.loadOutlines().then(() => {
   window.__lz.outlines = true;
   if (shown.districts.size) map.showPicture(shown);

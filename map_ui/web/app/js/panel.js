@@ -2,6 +2,8 @@
 // Lists are rebuilt with DOM calls at most a few times per second and show the first rows only:
 // 5,000 incidents stay cheap, and everything user-supplied goes in as text.
 import { $, el } from "./dom.js";
+import { api } from "./auth.js";
+import { incidentActions, incidentNotes, levelControl, may, renderJournal } from "./actions.js";
 import { familyOf, SEVERITIES, SEVERITY_RANK } from "./store.js";
 import { symbolElement, symbolKey } from "./symbols.js";
 import {
@@ -76,6 +78,10 @@ export class Panel {
     if (this.tab === "incidents") this.renderIncidents();
     else if (this.tab === "warnings") this.renderWarnings();
     else if (this.tab === "districts") this.renderDistricts();
+  }
+
+  renderJournal() {
+    return renderJournal($("journal-list"));
   }
 
   filteredIncidents() {
@@ -160,6 +166,7 @@ export class Panel {
         el("span", { class: `lvl lvl-${district.level ?? 0}`, text: String(district.level ?? 0) }),
         el("span", { class: "row-title", text: district.name }),
         el("span", { class: "row-icu", text: `${t("district.icu")}: ${district.icu_beds_free ?? "–"}` }),
+        may(this.ctx.role(), "operator") ? levelControl(district) : null,
         el("span", {
           class: "row-sub",
           text: [
@@ -228,7 +235,7 @@ export class Panel {
     box.replaceChildren(back, el("h2", { text: view?.title ?? id }), el("p", { text: t("detail.loading") }));
     let detail = null;
     try {
-      const response = await fetch(`/api/v1/incidents/${encodeURIComponent(id)}`);
+      const response = await api(`/api/v1/incidents/${encodeURIComponent(id)}`);
       if (response.ok) detail = await response.json();
     } catch {
       detail = null;
@@ -254,6 +261,10 @@ export class Panel {
         el("dt", { text: t("detail.last") }), el("dd", { text: formatTime(incident.last_seen, true) }),
         el("dt", { text: t("detail.agencies") }), el("dd", { text: (incident.agencies ?? []).join(", ") || "–" }),
         metrics ? el("dt", { text: t("detail.metrics") }) : null, metrics ? el("dd", { text: metrics }) : null),
+      incidentNotes(incident),
+      may(this.ctx.role(), "operator") && detail?.live !== false
+        ? incidentActions(incident, { onDone: () => setTimeout(() => this.showIncident(id), 300) })
+        : null,
       el("h3", { text: t("detail.reports") }),
       ...(detail?.reports ?? []).map((entry) => this.reportCard(entry, links.get(entry.thread) ?? entry.link)),
       el("h3", { text: t("detail.timeline") }),

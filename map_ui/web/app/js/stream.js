@@ -1,6 +1,7 @@
 // The websocket stream (contract 3) with automatic reconnect: after a drop the display reconnects
 // with ?since=<last seq> and so misses nothing; the server answers with the missed deltas, or a
 // fresh snapshot when it cannot.
+import { wsProtocols } from "./auth.js";
 
 export class Stream {
   constructor({ onSnapshot, onDelta, onHeartbeat, onState }) {
@@ -27,7 +28,7 @@ export class Stream {
     this.onState("connecting");
     let socket;
     try {
-      socket = new WebSocket(this.url());
+      socket = new WebSocket(this.url(), wsProtocols());
     } catch {
       this.scheduleReconnect();
       return;
