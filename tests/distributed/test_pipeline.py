@@ -8,6 +8,7 @@ import json
 import subprocess
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 
@@ -146,7 +147,7 @@ async def test_plain_kafka_client_on_feed_topic_reaches_the_map(
     )
     await consumer.start()
     try:
-        letters = []
+        letters: list[Any] = []
         while len(letters) < 3:
             batch = await consumer.getmany(timeout_ms=5000)
             assert batch, "dead letters missing"
