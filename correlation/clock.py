@@ -27,12 +27,17 @@ def from_us(us: int) -> datetime:
 
 
 _DAYS: dict[int, str] = {}
+_SECONDS: dict[int, str] = {}  # recent instants: one report's time is formatted several times
 
 
 def rfc3339(us: int) -> str:
-    """``2026-11-29T10:00:00Z`` (whole seconds, UTC). The date part is cached per day: this
-    runs for every report."""
-    day, second = divmod(us // 1_000_000, 86_400)
+    """``2026-11-29T10:00:00Z`` (whole seconds, UTC). Cached per second and the date part per
+    day: this runs several times for every report."""
+    whole = us // 1_000_000
+    found = _SECONDS.get(whole)
+    if found is not None:
+        return found
+    day, second = divmod(whole, 86_400)
     date = _DAYS.get(day)
     if date is None:
         if len(_DAYS) > 4096:
@@ -40,7 +45,10 @@ def rfc3339(us: int) -> str:
         date = _DAYS[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
     hour, second = divmod(second, 3600)
     minute, second = divmod(second, 60)
-    return f"{date}{hour:02d}:{minute:02d}:{second:02d}Z"
+    if len(_SECONDS) > 65_536:
+        _SECONDS.clear()
+    found = _SECONDS[whole] = f"{date}{hour:02d}:{minute:02d}:{second:02d}Z"
+    return found
 
 
 # Timer kinds; the number breaks ties between two timers of one entity at one instant.

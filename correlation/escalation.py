@@ -62,11 +62,13 @@ def _expression(metric: str) -> str:
 class Evaluator:
     """The escalation rules compiled into one Python function, highest level first: the first
     rule that holds decides, so the reason is that of the first matching rule of the highest
-    level in file order. Compiling is safe because the rules are validated data (metric names
-    from a fixed set or ``metrics.[a-z0-9_]``, operators from a fixed set, numbers); it turns a
-    district evaluation, done on every change of a district, into a few comparisons."""
+    level in file order; the function also formats that reason ("text (metric = value, ...)").
+    Compiling is safe because the rules are validated data (metric names from a fixed set or
+    ``metrics.[a-z0-9_]``, operators from a fixed set, numbers; texts enter as ``repr``
+    literals); it turns a district evaluation, done on every change of a district, into a few
+    comparisons."""
 
-    __slots__ = ("_match", "_rules")
+    __slots__ = ("match",)
 
     def __init__(self, rules: tuple[EscalationRule, ...]) -> None:
         ordered = [rule for _, rule in sorted(enumerate(rules), key=lambda p: (-p[1].level, p[0]))]
@@ -74,59 +76,36 @@ class Evaluator:
         names = {metric: f"v{i}" for i, metric in enumerate(metrics)}
         lines = ["def match(counts, wcounts, sums, icu, beds):"]
         lines += [f"    {names[m]} = {_expression(m)}" for m in metrics]
-        for index, rule in enumerate(ordered):
+        for rule in ordered:
             tests = []
             for c in rule.conditions:
                 test = f"{names[c.metric]} {c.op} {c.value!r}"
                 if c.metric in ("icu_beds_free", "beds_free"):
                     test = f"({names[c.metric]} is not None and {test})"
                 tests.append(test)
-            lines.append(f"    if {' and '.join(tests)}: return {index}")
-        lines.append("    return -1")
+            parts = [repr(f"{rule.text} (")]
+            for index, c in enumerate(rule.conditions):
+                label = f"{', ' if index else ''}{c.metric} = "
+                parts += [repr(label), f"str({names[c.metric]})"]
+            parts.append("')'")
+            reason = " + ".join(parts)
+            lines.append(f"    if {' and '.join(tests)}: return {rule.level!r}, {reason}")
+        lines.append("    return 0, ''")
         namespace: dict[str, Any] = {}
         exec(compile("\n".join(lines), "<escalation rules>", "exec"), namespace)  # see docstring
-        self._match: Callable[..., int] = namespace["match"]
-        self._rules = tuple(ordered)
-
-    def __call__(self, district: _District) -> tuple[int, str]:
-        found = self._match(
-            district.counts, district.wcounts, district.metrics, district.icu, district.beds
-        )
-        if found < 0:
-            return 0, ""
-        rule = self._rules[found]
-        shown = ", ".join(f"{c.metric} = {_value(c.metric, district)}" for c in rule.conditions)
-        return rule.level, f"{rule.text} ({shown})"
-
-
-def _value(metric: str, district: _District) -> int | None:
-    """One metric of a district, as the compiled rules compute it (for the reason text)."""
-    counts, wcounts, sums = district.counts, district.wcounts, district.metrics
-    if metric == "incidents_open":
-        return sum(counts)
-    if metric == "warnings_active":
-        return sum(wcounts)
-    if metric.startswith("incidents_"):
-        return counts[SEVERITIES.index(metric.removeprefix("incidents_"))]
-    if metric.startswith("warnings_"):
-        return wcounts[SEVERITIES.index(metric.removeprefix("warnings_"))]
-    if metric == "casualties":
-        return sums.get("dead", 0) + sums.get("injured", 0)
-    if metric == "icu_beds_free":
-        return district.icu
-    if metric == "beds_free":
-        return district.beds
-    return sums.get(metric.removeprefix("metrics."), 0)
+        self.match: Callable[
+            [list[int], list[int], dict[str, int], int | None, int | None], tuple[int, str]
+        ] = namespace["match"]
 
 
 class Board:
     __slots__ = (
-        "_ctx", "_dirty", "_districts", "_evaluate", "_incidents", "_warnings", "declared",
+        "_ctx", "_dirty", "_districts", "_incidents", "_match", "_warnings", "declared",
     )  # fmt: skip
 
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
-        self._evaluate = Evaluator(ctx.rules.escalation)
+        self._match = Evaluator(ctx.rules.escalation).match
         self._districts = {d.ags: _District(d.ags, d.name) for d in ctx.districts.all()}
         self._incidents: dict[str, tuple[str, int, dict[str, int]]] = {}
         self._warnings: dict[str, tuple[tuple[str, ...], str]] = {}
@@ -215,8 +194,9 @@ class Board:
             return
         dirty, self._dirty = self._dirty, {}
         ctx = self._ctx
-        for ags in sorted(dirty):
-            district = self._districts[ags]
+        districts = self._districts
+        for ags in sorted(dirty) if len(dirty) > 1 else dirty:
+            district = districts[ags]
             old_level = district.level
             view = self._view(district)
             if view == district.view:
@@ -261,15 +241,17 @@ class Board:
         self._touch(ags, "declared")
 
     def _view(self, district: _District) -> dict[str, Any]:
-        district.level, reason = self._evaluate(district)
+        counts = district.counts
+        sums = district.metrics
+        level, reason = self._match(counts, district.wcounts, sums, district.icu, district.beds)
         declared = self.declared.get(district.ags) if self.declared else None
         if declared is not None:
-            district.level, reason = declared
-        counts = district.counts
+            level, reason = declared
+        district.level = level
         return {
             "ags": district.ags,
             "name": district.name,
-            "level": district.level,
+            "level": level,
             "level_reason": reason,
             "declared_level": None if declared is None else declared[0],
             "open_incidents": {
@@ -279,10 +261,10 @@ class Board:
                 "minor": counts[3],
                 "unknown": counts[4],
             },
-            "warnings": sorted(district.warnings),
+            "warnings": sorted(district.warnings) if district.warnings else [],
             "icu_beds_free": district.icu,
             "beds_free": district.beds,
-            "metrics": dict(sorted(district.metrics.items())),
+            "metrics": dict(sorted(sums.items())) if len(sums) > 1 else dict(sums),
         }
 
     def views(self) -> list[dict[str, Any]]:
