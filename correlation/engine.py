@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from heapq import heappop
 from typing import Final
 
 import msgspec
@@ -394,12 +395,13 @@ class Engine:
 
     def _fire(self, until_us: int, *, flush: bool = True) -> None:
         ctx = self._ctx
-        timers = ctx.timers
-        while (entry := timers.pop_due(until_us)) is not None:
-            due_us, ident, kind = entry
+        heap = ctx.timers.heap
+        incidents = self._incidents.fire
+        while heap and heap[0][0] <= until_us:
+            due_us, ident, kind = heappop(heap)
             ctx.step(due_us)
             if ident.startswith("inc-"):
-                self._incidents.fire(due_us, ident, kind)
+                incidents(due_us, ident, kind)
             else:
                 self._warnings.fire(due_us, ident, kind)
             if flush:

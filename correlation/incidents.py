@@ -146,8 +146,8 @@ def incident_id(key: str) -> str:
 
 class Incidents:
     __slots__ = (
-        "_board", "_ctx", "_grids", "_group", "_link_views", "_pairs", "_quiet", "_scans",
-        "by_thread", "covering", "live",
+        "_armed", "_board", "_ctx", "_grids", "_group", "_link_views", "_pairs", "_quiet",
+        "_scans", "by_thread", "covering", "live",
     )  # fmt: skip
 
     def __init__(self, ctx: Context, board: Board) -> None:
@@ -169,6 +169,8 @@ class Incidents:
         self.by_thread: dict[str, str] = {}
         # thread -> view of its link, built once per link version (not part of the state)
         self._link_views: dict[str, dict[str, Any]] = {}
+        # incident -> (due, kind) of its one authoritative timer entry (see _arm)
+        self._armed: dict[str, tuple[int, int]] = {}
         # set by the engine: ids of the active warnings whose area contains a point, sorted
         self.covering: Callable[[float, float], list[str]] = lambda lon, lat: []
 
@@ -401,6 +403,7 @@ class Incidents:
 
     def _drop(self, incident: Incident) -> None:
         del self.live[incident.id]
+        self._armed.pop(incident.id, None)  # its heap entry, when it pops, finds no match
         for group, key in incident.cells:
             self._grids[group].remove(key, incident.id)
         for thread in incident.links:
@@ -463,7 +466,9 @@ class Incidents:
             due = incident.active_us + quiet
             if due != incident.due_us:
                 incident.due_us = due
-                self._ctx.timers.push(due, incident.id, RESOLVE)
+                armed = self._armed.get(incident.id)
+                if armed is None or (due, RESOLVE) < armed:
+                    self._arm(incident.id, due, RESOLVE)
             self._board.incident(incident.id, incident.district, incident.severity, metrics)
         else:
             self._board.incident(incident.id, None, "unknown", {})
@@ -536,11 +541,27 @@ class Incidents:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    def _arm(self, ident: str, due_us: int, kind: int) -> None:
+        """Push the incident's timer entry. A deadline that moves later (every report of an
+        active incident) pushes nothing: the earlier entry, when it pops, re-arms at the
+        current deadline (:meth:`fire`), which is still in the heap before its time comes, so
+        timers fire exactly as if every deadline had its own entry."""
+        self._armed[ident] = (due_us, kind)
+        self._ctx.timers.push(due_us, ident, kind)
+
     def fire(self, due_us: int, ident: str, kind: int) -> None:
         """A timer popped; act only if it is still the incident's current deadline."""
-        incident = self.live.get(ident)
-        if incident is None or incident.due_us != due_us:
+        if self._armed.get(ident) != (due_us, kind):
+            return  # superseded by an earlier entry pushed since
+        incident = self.live[ident]  # armed only while live (see _drop)
+        current = RESOLVE if incident.status == "open" else CLOSE
+        if (incident.due_us, current) != (due_us, kind):
+            if incident.due_us != -1:
+                self._arm(ident, incident.due_us, current)
+            else:
+                del self._armed[ident]
             return
+        del self._armed[ident]
         if kind == RESOLVE and incident.status == "open":
             self._resolve(incident, due_us, "quiet")
         elif kind == CLOSE and incident.status == "resolved":
@@ -550,8 +571,10 @@ class Incidents:
     def _resolve(self, incident: Incident, at_us: int, reason: str) -> None:
         incident.status = "resolved"
         incident.resolved_us = at_us
-        incident.due_us = at_us + self._ctx.rules.close_after_us
-        self._ctx.timers.push(incident.due_us, incident.id, CLOSE)
+        incident.due_us = due = at_us + self._ctx.rules.close_after_us
+        armed = self._armed.get(incident.id)
+        if armed is None or (due, CLOSE) < armed:
+            self._arm(incident.id, due, CLOSE)
         self._board.incident(incident.id, None, "unknown", {})
         self._ctx.emit(
             IncidentResolved,
@@ -607,7 +630,7 @@ class Incidents:
             for group, key in incident.cells:
                 self._grids[group].add(key, incident.id)
             kind = RESOLVE if incident.status == "open" else CLOSE
-            self._ctx.timers.push(incident.due_us, incident.id, kind)
+            self._arm(incident.id, incident.due_us, kind)
             if incident.status == "open":
                 self._board.incident(
                     incident.id, incident.district, incident.severity, incident.metrics
