@@ -26,6 +26,7 @@ import typer
 
 from ops.cli import app, fail
 from ops.demo_scenario import DemoScript, build_script, render_cap, stamp
+from ops.loop import run as run_loop
 from ops.serve import ServeFailed, _quiet_signals, run_server
 from situation_api.settings import Settings, SettingsInvalid, load_settings
 
@@ -250,9 +251,7 @@ def demo(
 
     try:
         with _quiet_signals():
-            asyncio.run(
-                run_demo(settings, script, speed=speed, on_started=started, progress=progress)
-            )
+            run_loop(run_demo(settings, script, speed=speed, on_started=started, progress=progress))
     except ServeFailed as error:
         fail(str(error))
     except KeyboardInterrupt:

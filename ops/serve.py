@@ -20,6 +20,7 @@ import typer
 import uvicorn
 
 from ops.cli import app, fail
+from ops.loop import run as run_loop
 from situation_api.settings import Settings, SettingsInvalid, load_settings
 
 
@@ -164,7 +165,7 @@ def serve(
         main = run_server(settings, on_started=started)
     try:
         with _quiet_signals():
-            asyncio.run(main)
+            run_loop(main)
     except ServeFailed as error:
         fail(str(error))
     except KeyboardInterrupt:
