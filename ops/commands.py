@@ -3,6 +3,7 @@
 from ops import (
     bench_decode,
     bench_engine,
+    bench_kafka,
     bench_live,
     bench_report,
     demo,
@@ -18,6 +19,7 @@ from ops import (
 __all__ = [
     "bench_decode",
     "bench_engine",
+    "bench_kafka",
     "bench_live",
     "bench_report",
     "demo",
