@@ -1,11 +1,11 @@
 """``lagezentrum bench live``: open-loop HTTP load with websocket clients watching the stream.
 
-Reports are POSTed one per request at a fixed rate (open loop: the schedule never waits for
-answers, so a slow server shows up as latency instead of a lower offered rate) over persistent
-HTTP/1.1 connections, while ``--clients`` websocket clients read the situation stream. Prints ONE
-JSON object: accept latency (POST sent → 202) and POST → delta latency (POST sent → the delta
-naming the report's thread arrives, measured on a first, middle and last client), p50/p99/p99.9,
-the sustained accept rate and the errors.
+Reports are POSTed ``--batch`` per request (default one) at a fixed rate (open loop: the
+schedule never waits for answers, so a slow server shows up as latency instead of a lower
+offered rate) over persistent HTTP/1.1 connections, while ``--clients`` websocket clients read
+the situation stream. Prints ONE JSON object: accept latency (POST sent → 202) and POST → delta
+latency (POST sent → the delta naming the report's thread arrives, measured on a first, middle
+and last client), p50/p99/p99.9, the sustained accept rate and the errors.
 
 Reports come from a fixed set of scenes in Rheinland-Pfalz, so most join an existing incident
 (as in a real large event) instead of opening one each; every report is a new thread.
@@ -32,8 +32,10 @@ from urllib.parse import urlsplit
 import msgspec
 import typer
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from ops.cli import bench_app, fail
+from ops.loop import run as run_loop
 
 CATEGORIES: Final = ("fire.building", "accident.traffic", "rescue.technical", "medical.emergency")
 SOURCES: Final = ("police", "fire", "health")
@@ -43,6 +45,7 @@ LON: Final = (6.2, 8.4)
 LAT: Final = (49.1, 50.8)
 # `lagezentrum serve` with this interpreter, whether or not the console script is on PATH.
 SERVE: Final = (sys.executable, "-c", "from ops.cli import main; main()", "serve")
+TOKEN: Final = (sys.executable, "-c", "from ops.cli import main; main()", "token", "create")
 
 
 def percentiles(samples: list[float]) -> dict[str, float | int | None]:
@@ -105,11 +108,21 @@ class _Stats:
 
 
 class _Load:
-    def __init__(self, url: str, rate: float, duration: float, stats: _Stats, seed: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        rate: float,
+        duration: float,
+        stats: _Stats,
+        seed: int,
+        *,
+        batch: int = 1,
+        token: str | None = None,
+    ) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
-        self.rate, self.duration, self.stats = rate, duration, stats
+        self.rate, self.duration, self.stats, self.batch = rate, duration, stats, batch
         self.random = random.Random(seed)
         self.run = f"{os.getpid()}-{int(time.time())}"
         self.idle: list[_Conn] = []
@@ -117,13 +130,14 @@ class _Load:
             (self.random.uniform(*LON), self.random.uniform(*LAT))
             for _ in range(max(int(rate * 2), 50))
         ]
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
         self.head = (
-            f"POST /api/v1/reports HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"POST /api/v1/reports HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{auth}"
             "Content-Type: application/json\r\nContent-Length: "
         ).encode()
         self.encoder = msgspec.json.Encoder()
 
-    def report(self, index: int) -> tuple[str, bytes]:
+    def report(self, index: int) -> tuple[str, dict[str, Any]]:
         lon, lat = self.random.choice(self.scenes)
         source = SOURCES[index % len(SOURCES)]
         source_id = f"bench-{self.run}-{index}"
@@ -143,7 +157,7 @@ class _Load:
             "headline": f"bench report {index}",
             "metrics": {"injured": index % 3},
         }
-        return f"{source}:{source_id}", self.encoder.encode(body)
+        return f"{source}:{source_id}", body
 
     async def _conn(self) -> _Conn:
         if self.idle:
@@ -152,7 +166,10 @@ class _Load:
         return _Conn(reader, writer)
 
     async def one(self, index: int, scheduled: float) -> None:
-        thread, body = self.report(index)
+        items = [self.report(index * self.batch + k) for k in range(self.batch)]
+        threads = [thread for thread, _ in items]
+        bodies = [body for _, body in items]
+        body = self.encoder.encode(bodies[0] if self.batch == 1 else bodies)
         stats = self.stats
         try:
             conn = await self._conn()
@@ -161,10 +178,11 @@ class _Load:
             return
         started = time.perf_counter()
         stats.schedule_lag.append(started - scheduled)
-        stats.sent += 1
-        stats.sent_at[thread] = started
-        for pending in stats.pending:
-            pending[thread] = started
+        stats.sent += self.batch
+        for thread in threads:
+            stats.sent_at[thread] = started
+            for pending in stats.pending:
+                pending[thread] = started
         try:
             status = await conn.post(self.head, body)
         except (OSError, asyncio.IncompleteReadError, ValueError) as error:
@@ -173,7 +191,7 @@ class _Load:
             return
         self.idle.append(conn)
         if status == 202:
-            stats.accepted += 1
+            stats.accepted += self.batch
             stats.accept.append(time.perf_counter() - started)
         else:
             stats.error(f"http_{status}")
@@ -181,9 +199,10 @@ class _Load:
     async def drive(self) -> float:
         tasks: set[asyncio.Task[None]] = set()
         start = time.perf_counter()
-        total = int(self.rate * self.duration)
+        requests_per_s = self.rate / self.batch
+        total = int(requests_per_s * self.duration)
         for index in range(total):
-            scheduled = start + index / self.rate
+            scheduled = start + index / requests_per_s
             delay = scheduled - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -223,6 +242,18 @@ async def _watch(ws: ClientConnection, stats: _Stats, pending: dict[str, float] 
                         stats.delta.append(now - sent)
 
 
+def _create_token(data_dir: Path) -> str:
+    """An admin token for the benchmark's own installation: the load goes through access
+    control exactly as an agency's would."""
+    done = subprocess.run(
+        [*TOKEN, "--role", "admin", "--name", "bench live", "--data-dir", str(data_dir)],
+        capture_output=True, text=True, check=False, timeout=180,
+    )  # fmt: skip
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"token create failed: {done.stderr.strip()[-300:]}")
+    return done.stdout.strip()
+
+
 def _start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
     command = [*SERVE, "--port", "0", "--data-dir", str(data_dir)]
     process = subprocess.Popen(
@@ -254,7 +285,14 @@ async def _wait_ready(url: str, timeout: float = 120.0) -> None:
 
 
 async def run_bench(
-    url: str, *, rate: float, duration: float, clients: int, seed: int = 1
+    url: str,
+    *,
+    rate: float,
+    duration: float,
+    clients: int,
+    seed: int = 1,
+    batch: int = 1,
+    token: str | None = None,
 ) -> dict[str, Any]:
     await _wait_ready(url)
     stats = _Stats()
@@ -263,14 +301,22 @@ async def run_bench(
     sockets: list[ClientConnection] = []
     watchers: list[asyncio.Task[None]] = []
     for index in range(clients):
-        ws = await connect(ws_url, compression=None, max_size=None, open_timeout=30)
+        ws = await connect(
+            ws_url,
+            compression=None,
+            max_size=None,
+            open_timeout=30,
+            subprotocols=[Subprotocol("lagezentrum"), Subprotocol(f"bearer.{token}")]
+            if token
+            else None,
+        )
         sockets.append(ws)
         pending: dict[str, float] | None = None
         if index in measuring:
             pending = {}
             stats.pending.append(pending)
         watchers.append(asyncio.create_task(_watch(ws, stats, pending)))
-    load = _Load(url, rate, duration, stats, seed)
+    load = _Load(url, rate, duration, stats, seed, batch=batch, token=token)
     elapsed = await load.drive()
     await asyncio.sleep(1.0)  # let the last deltas arrive
     missing = sum(len(p) for p in stats.pending)
@@ -285,6 +331,7 @@ async def run_bench(
         "rate_target": rate,
         "duration_s": round(elapsed, 2),
         "clients": clients,
+        "reports_per_request": batch,
         "sent": stats.sent,
         "accepted": stats.accepted,
         "errors": stats.errors,
@@ -310,6 +357,11 @@ def bench_live(
         str | None, typer.Option(help="a running server; default: start one on a temp data dir")
     ] = None,
     seed: Annotated[int, typer.Option(help="random seed of the report generator")] = 1,
+    batch: Annotated[int, typer.Option(min=1, help="reports per POST (a JSON array)")] = 1,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="LAGEZENTRUM_TOKEN", help="token for --url (feed or admin role)"),
+    ] = None,
 ) -> None:
     """Live system benchmark: POST rate with websocket clients; prints one JSON object."""
     process: subprocess.Popen[str] | None = None
@@ -317,9 +369,19 @@ def bench_live(
     try:
         if url is None:
             temp = tempfile.TemporaryDirectory(prefix="lz-bench-")
-            process, url = _start_server(Path(temp.name) / "data")
-        result = asyncio.run(
-            run_bench(url, rate=rate, duration=duration, clients=clients, seed=seed)
+            data_dir = Path(temp.name) / "data"
+            token = _create_token(data_dir)
+            process, url = _start_server(data_dir)
+        result = run_loop(
+            run_bench(
+                url,
+                rate=rate,
+                duration=duration,
+                clients=clients,
+                seed=seed,
+                batch=batch,
+                token=token,
+            )
         )
     except (RuntimeError, OSError) as error:
         fail(f"bench live: {error}")
