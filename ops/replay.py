@@ -45,7 +45,7 @@ def run_replay(
     status: Status = "actual",
 ) -> tuple[Engine, int]:
     """Run the engine over reports in log order; returns the engine and the count processed."""
-    engine = Engine(rules=rules)
+    engine = Engine(rules=rules, status=status)
     ordered = [r for r in log_order(reports) if r.status == status]
     processed = 0
     for report in observed_until(ordered, at):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from typer.testing import CliRunner
 
@@ -139,3 +140,33 @@ def test_window_excludes_reports_observed_after_at(scenario_file: Path) -> None:
     start = datetime(2000, 1, 1, tzinfo=UTC)
     picture = json.loads(replay_path(scenario_file, at=start + timedelta(hours=1)).picture)
     assert picture["incidents"] == []
+
+
+def test_status_exercise_builds_the_exercise_picture_only(
+    scenario_file: Path, tmp_path: Path
+) -> None:
+    """An exercise replay shows the exercise traffic, and the actual replay none of it."""
+    actual = generate(incidents=40, seed=11).reports
+    drill = [
+        msgspec.structs.replace(r, status="exercise", source_id=f"drill-{r.source_id}")
+        for r in generate(incidents=25, seed=12).reports
+    ]
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_bytes(encode_jsonl([*actual, *drill]))
+    out = tmp_path / "exercise.json"
+    code, _, err = run(
+        "replay", "--input", str(mixed), "--output", str(out), "--status", "exercise"
+    )
+    assert code == 0, err
+    exercise: dict[str, Any] = json.loads(out.read_bytes())
+    threads = {t for incident in exercise["incidents"] for t in incident["threads"]}
+    assert threads, "the exercise reports build live incidents"
+    assert all(t.split(":", 1)[1].startswith("drill-") for t in threads)
+    only_drill = replay_path(mixed, status="exercise").picture
+    drill_file = tmp_path / "drill.jsonl"
+    drill_file.write_bytes(encode_jsonl(drill))
+    assert only_drill == replay_path(drill_file, status="exercise").picture
+    real = json.loads(replay_path(mixed).picture)
+    real_threads = {t for incident in real["incidents"] for t in incident["threads"]}
+    assert real_threads
+    assert not any(t.split(":", 1)[1].startswith("drill-") for t in real_threads)
