@@ -26,29 +26,20 @@ def from_us(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
 
 
-_DAYS: dict[int, str] = {}
-_SECONDS: dict[int, str] = {}  # recent instants: one report's time is formatted several times
+_MINUTES: dict[int, str] = {}  # minute -> "2026-11-29T10:00:"
+_SECONDS: Final = tuple(f"{second:02d}Z" for second in range(60))
 
 
 def rfc3339(us: int) -> str:
-    """``2026-11-29T10:00:00Z`` (whole seconds, UTC). Cached per second and the date part per
-    day: this runs several times for every report."""
-    whole = us // 1_000_000
-    found = _SECONDS.get(whole)
-    if found is not None:
-        return found
-    day, second = divmod(whole, 86_400)
-    date = _DAYS.get(day)
-    if date is None:
-        if len(_DAYS) > 4096:
-            _DAYS.clear()
-        date = _DAYS[day] = time.strftime("%Y-%m-%dT", time.gmtime(day * 86_400))
-    hour, second = divmod(second, 3600)
-    minute, second = divmod(second, 60)
-    if len(_SECONDS) > 65_536:
-        _SECONDS.clear()
-    found = _SECONDS[whole] = f"{date}{hour:02d}:{minute:02d}:{second:02d}Z"
-    return found
+    """``2026-11-29T10:00:00Z`` (whole seconds, UTC). All but the seconds are cached per
+    minute: this runs several times for every report."""
+    minute, second = divmod(us // 1_000_000, 60)
+    prefix = _MINUTES.get(minute)
+    if prefix is None:
+        if len(_MINUTES) > 65_536:
+            _MINUTES.clear()
+        prefix = _MINUTES[minute] = time.strftime("%Y-%m-%dT%H:%M:", time.gmtime(minute * 60))
+    return prefix + _SECONDS[second]
 
 
 # Timer kinds; the number breaks ties between two timers of one entity at one instant.
