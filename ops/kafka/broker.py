@@ -315,8 +315,9 @@ class KafkaBroker:
             classpath,
             STORAGE_TOOL,
             "format",
-            "--cluster-id",
-            cluster_id,
+            # One argument: a random id may start with "-", which a separate one would turn
+            # into an option.
+            f"--cluster-id={cluster_id}",
             "--config",
             str(d / "server.properties"),
             "--ignore-formatted",
