@@ -120,34 +120,46 @@ class Board:
     def incident(self, ident: str, ags: str | None, severity: str, metrics: dict[str, int]) -> None:
         """The current contribution of an incident; ``ags`` None = counts nowhere (outside the
         state, not open, or gone)."""
-        new = (ags, SEVERITY_INDEX[severity], metrics) if ags in self._districts else None
+        districts = self._districts
+        new = (ags, SEVERITY_INDEX[severity], metrics) if ags in districts else None
         old = self._incidents.get(ident)
         if old == new:
             return
+        dirty = self._dirty
         if old is not None:
-            district = self._districts[old[0]]
+            district = districts[old[0]]
             district.counts[old[1]] -= 1
-            sums = district.metrics
-            for name, value in old[2].items():
-                if not value:
-                    continue
-                left = sums[name] - value
-                if left:
-                    sums[name] = left
-                else:
-                    del sums[name]
-            self._touch(old[0], "incidents")
+            if old[2]:
+                sums = district.metrics
+                for name, value in old[2].items():
+                    if not value:
+                        continue
+                    left = sums[name] - value
+                    if left:
+                        sums[name] = left
+                    else:
+                        del sums[name]
+            reasons = dirty.get(old[0])
+            if reasons is None:
+                dirty[old[0]] = {"incidents"}
+            else:
+                reasons.add("incidents")
         if new is None:
             self._incidents.pop(ident, None)
             return
         self._incidents[ident] = new
-        district = self._districts[new[0]]
+        district = districts[new[0]]
         district.counts[new[1]] += 1
-        sums = district.metrics
-        for name, value in metrics.items():
-            if value:
-                sums[name] = sums.get(name, 0) + value
-        self._touch(district.ags, "incidents")
+        if metrics:
+            sums = district.metrics
+            for name, value in metrics.items():
+                if value:
+                    sums[name] = sums.get(name, 0) + value
+        reasons = dirty.get(new[0])
+        if reasons is None:
+            dirty[new[0]] = {"incidents"}
+        else:
+            reasons.add("incidents")
 
     def warning(self, ident: str, districts: tuple[str, ...], severity: str | None) -> None:
         """An active warning's districts and severity; ``severity`` None = no longer active."""

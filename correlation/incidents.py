@@ -455,7 +455,16 @@ class Incidents:
                 else:
                     incident.district = self._ctx.districts.at(lon, lat)
                     incident.warnings = self.covering(lon, lat)
-            self._index(incident)
+                self._index(incident)
+            elif lon is not None:
+                # Same place: the cells change only if the groups of its families did.
+                cells, families = incident.cells, incident.families
+                if len(cells) != 1 or len(families) != 1:
+                    self._index(incident)
+                else:
+                    for family in families:
+                        if cells[0][0] != self._group[family]:
+                            self._index(incident)
         if incident.status == "open":
             families = incident.families
             if len(families) == 1:
