@@ -17,7 +17,9 @@ import msgspec
 Entity: TypeAlias = Literal["incident", "warning", "district", "capacity"]
 
 
-class Change(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True):
+# gc=False: changes hold only plain data (no cycles), and there are several per report;
+# untracked, they cost the cyclic garbage collector nothing.
+class Change(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=True, gc=False):
     """Common base. ``seq`` strictly increases over everything one engine emits; ``at`` is the
     event time of the change (the report's ``observed_at``, or the timer that fired); ``late``
     marks changes caused by a report older than the watermark (applied, never dropped)."""

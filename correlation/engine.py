@@ -77,7 +77,7 @@ WARNING: Final = "warning"
 CAPACITY: Final = "capacity"
 
 
-class _Thread(msgspec.Struct, array_like=True):
+class _Thread(msgspec.Struct, array_like=True, gc=False):
     layer: str
     t_us: int  # observed_at of the current version
     own: str  # "source:source_id" of the report that made the current version

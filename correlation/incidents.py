@@ -38,7 +38,9 @@ from correlation.escalation import Board
 from correlation.spatial import Grid, distance_m
 
 
-class Obs(msgspec.Struct):
+# gc=False on the structs here: plain data without cycles, untracked by the cyclic collector
+# (whose full collections would otherwise walk every live incident, again and again).
+class Obs(msgspec.Struct, gc=False):
     """One report as the incident layer needs it (built once per report; never stored)."""
 
     thread: str
@@ -59,7 +61,7 @@ class Obs(msgspec.Struct):
     cancel: bool
 
 
-class Link(msgspec.Struct, kw_only=True):
+class Link(msgspec.Struct, kw_only=True, gc=False):
     """A thread inside an incident: its latest version and why it was linked."""
 
     thread: str
@@ -112,7 +114,7 @@ class Link(msgspec.Struct, kw_only=True):
         self.headline = obs.headline
 
 
-class Incident(msgspec.Struct, kw_only=True):
+class Incident(msgspec.Struct, kw_only=True, gc=False):
     id: str
     status: str  # "open" | "resolved"
     links: dict[str, Link]
