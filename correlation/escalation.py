@@ -26,7 +26,8 @@ _WARNING_KEYS: Final = tuple(f"warnings_{s}" for s in SEVERITIES)
 
 class _District:
     __slots__ = (
-        "ags", "beds", "counts", "icu", "level", "metrics", "name", "view", "warnings", "wcounts",
+        "ags", "beds", "counts", "icu", "level", "metrics", "name", "shown_metrics",
+        "shown_warnings", "view", "warnings", "wcounts",
     )  # fmt: skip
 
     def __init__(self, ags: str, name: str) -> None:
@@ -40,6 +41,10 @@ class _District:
         self.beds: int | None = None
         self.level = 0
         self.view: dict[str, Any] = {}
+        # the sorted forms of metrics and warnings in the view, shared by the views until they
+        # change (views are read-only); None = to be rebuilt
+        self.shown_metrics: dict[str, int] | None = None
+        self.shown_warnings: list[str] | None = None
 
 
 def _expression(metric: str) -> str:
@@ -130,6 +135,7 @@ class Board:
             district = districts[old[0]]
             district.counts[old[1]] -= 1
             if old[2]:
+                district.shown_metrics = None
                 sums = district.metrics
                 for name, value in old[2].items():
                     if not value:
@@ -151,6 +157,7 @@ class Board:
         district = districts[new[0]]
         district.counts[new[1]] += 1
         if metrics:
+            district.shown_metrics = None
             sums = district.metrics
             for name, value in metrics.items():
                 if value:
@@ -173,6 +180,7 @@ class Board:
             for ags in old[0]:
                 district = self._districts[ags]
                 del district.warnings[ident]
+                district.shown_warnings = None
                 district.wcounts[SEVERITY_INDEX[old[1]]] -= 1
                 self._touch(ags, "warnings")
         if new is None:
@@ -182,6 +190,7 @@ class Board:
         for ags in new[0]:
             district = self._districts[ags]
             district.warnings[ident] = new[1]
+            district.shown_warnings = None
             district.wcounts[SEVERITY_INDEX[new[1]]] += 1
             self._touch(ags, "warnings")
 
@@ -260,6 +269,12 @@ class Board:
         if declared is not None:
             level, reason = declared
         district.level = level
+        shown_metrics = district.shown_metrics
+        if shown_metrics is None:
+            shown_metrics = district.shown_metrics = dict(sorted(sums.items()))
+        shown_warnings = district.shown_warnings
+        if shown_warnings is None:
+            shown_warnings = district.shown_warnings = sorted(district.warnings)
         return {
             "ags": district.ags,
             "name": district.name,
@@ -273,10 +288,10 @@ class Board:
                 "minor": counts[3],
                 "unknown": counts[4],
             },
-            "warnings": sorted(district.warnings) if district.warnings else [],
+            "warnings": shown_warnings,
             "icu_beds_free": district.icu,
             "beds_free": district.beds,
-            "metrics": dict(sorted(sums.items())) if len(sums) > 1 else dict(sums),
+            "metrics": shown_metrics,
         }
 
     def views(self) -> list[dict[str, Any]]:

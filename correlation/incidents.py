@@ -508,19 +508,25 @@ class Incidents:
     def view(self, incident: Incident) -> dict[str, Any]:
         links = incident.links
         cache = self._link_views
-        if len(links) == 1:
-            threads = list(links)
-            (link,) = links.values()
-            agencies = [link.agency]
+        if len(links) == 1:  # most incidents: no sorting
+            for thread, link in links.items():
+                threads = [thread]
+                agencies = [link.agency]
+                view = cache.get(thread)
+                if view is None:
+                    view = cache[thread] = link.view()
+                link_views = [view]
+            families = list(incident.families)
         else:
             threads = sorted(links)
             agencies = sorted({link.agency for link in links.values()})
-        link_views = []
-        for thread in threads:
-            view = cache.get(thread)
-            if view is None:
-                view = cache[thread] = links[thread].view()
-            link_views.append(view)
+            link_views = []
+            for thread in threads:
+                view = cache.get(thread)
+                if view is None:
+                    view = cache[thread] = links[thread].view()
+                link_views.append(view)
+            families = sorted(incident.families)
         resolved = incident.resolved_us
         view = {
             "id": incident.id,
@@ -534,7 +540,7 @@ class Incidents:
             "last_seen": incident.last,
             "resolved_at": None if resolved is None else rfc3339(resolved),
             "agencies": agencies,
-            "families": sorted(incident.families),
+            "families": families,
             "metrics": incident.metrics,
             "warnings": incident.warnings,
             "threads": threads,
