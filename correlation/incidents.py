@@ -190,20 +190,17 @@ class Incidents:
                 self._replace(incident, obs)
                 return
             self.remove(incident, obs.thread, "thread_moved_out")
-        self._attach(obs)
+        found = self._nearest(obs) if obs.lon is not None else None
+        if found is None:
+            self._open(obs)
+        else:
+            self._join(*found, obs)
 
     def remove_thread(self, thread: str, reason: str) -> None:
         ident = self.by_thread.get(thread)
         incident = self.live.get(ident) if ident is not None else None
         if incident is not None:
             self.remove(incident, thread, reason)
-
-    def _attach(self, obs: Obs) -> None:
-        found = self._nearest(obs) if obs.lon is not None else None
-        if found is None:
-            self._open(obs)
-        else:
-            self._join(*found, obs)
 
     def _nearest(self, obs: Obs) -> tuple[Incident, float, float, int] | None:
         """``(incident, distance, radius, window)`` of the nearest incident obs may join."""
@@ -583,7 +580,13 @@ class Incidents:
             self._resolve(incident, due_us, "quiet")
         elif kind == CLOSE and incident.status == "resolved":
             self._drop(incident)
-            self._ctx.emit(IncidentClosed, entity="incident", id=ident, view=None)
+            ctx = self._ctx  # as frequent as reports: built here, not through ctx.emit(**fields)
+            ctx.seq += 1
+            ctx.out.append(
+                IncidentClosed(
+                    seq=ctx.seq, at=ctx.at, late=ctx.late, entity="incident", id=ident, view=None
+                )
+            )
 
     def _resolve(self, incident: Incident, at_us: int, reason: str) -> None:
         incident.status = "resolved"
@@ -593,12 +596,19 @@ class Incidents:
         if armed is None or (due, CLOSE) < armed:
             self._arm(incident.id, due, CLOSE)
         self._board.incident(incident.id, None, "unknown", {})
-        self._ctx.emit(
-            IncidentResolved,
-            entity="incident",
-            id=incident.id,
-            view=self.view(incident),
-            reason=reason,
+        view = self.view(incident)
+        ctx = self._ctx
+        ctx.seq += 1
+        ctx.out.append(
+            IncidentResolved(
+                seq=ctx.seq,
+                at=ctx.at,
+                late=ctx.late,
+                entity="incident",
+                id=incident.id,
+                view=view,
+                reason=reason,
+            )
         )
 
     def resolve(self, ident: str, at_us: int) -> None:
