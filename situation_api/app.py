@@ -290,7 +290,11 @@ def create_app(
         websocket: WebSocket,
         since: Annotated[
             int | None,
-            Query(ge=0, description="last seq the client has; only later changes are sent"),
+            Query(
+                ge=0,
+                le=2**63 - 1,
+                description="last seq the client has; only later changes are sent",
+            ),
         ] = None,
     ) -> None:
         services: Services | None = websocket.app.state.services

@@ -229,7 +229,9 @@ def journal_router(services_of: Callable[[Request], Services]) -> APIRouter:
     )
     async def get_journal(
         request: Request,
-        after: Annotated[int, Query(ge=0, description="only entries after this seq")] = 0,
+        after: Annotated[
+            int, Query(ge=0, le=2**63 - 1, description="only entries after this seq")
+        ] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
         subject: Annotated[
             str | None, Query(max_length=200, description="an incident id or district:<AGS>")
