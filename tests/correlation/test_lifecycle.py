@@ -138,3 +138,41 @@ def test_advance_never_moves_the_clock_back(engine: Engine) -> None:
     assert engine.as_of == "2026-11-29T11:00:00Z"
     engine.advance(T0 + timedelta(hours=5))
     assert engine.picture().as_of == "2026-11-29T15:00:00Z"
+
+
+def test_deadline_moved_by_each_report_resolves_once_at_the_last(engine: Engine) -> None:
+    """Each report moves the resolve deadline later (one heap entry re-arms lazily): the
+    incident resolves exactly once, at the last report's time plus the quiet time."""
+    # updates of one thread, then new threads at the scene, each moving the deadline later
+    feed(
+        engine,
+        [
+            report("fire", "f1", "fire.building", 30 * n, sequence=n + 1, msg_type="update")
+            for n in range(3)
+        ],
+    )
+    feed(engine, [report("fire", f"f{n}", "fire.building", 40 + 20 * n) for n in (2, 3, 4)])
+    (incident,) = incidents(engine)
+    assert len(incident["threads"]) == 4
+    last = T0 + timedelta(minutes=120)
+    assert engine.advance(last + timedelta(hours=2) - timedelta(seconds=1) + LATENESS) == []
+    changes = engine.advance(last + timedelta(hours=2) + LATENESS)
+    resolved = [c for c in changes if isinstance(c, IncidentResolved)]
+    assert [(c.id, c.at) for c in resolved] == [(incident["id"], last + timedelta(hours=2))]
+    assert not any(
+        isinstance(c, IncidentResolved) for c in engine.advance(last + timedelta(hours=6))
+    )
+
+
+def test_reopened_incident_resolves_before_its_earlier_close_deadline(engine: Engine) -> None:
+    """An operator resolve arms the close deadline 24 h out; a reopen brings the resolve
+    deadline back within 2 h, which must fire on time and not wait for the close entry."""
+    feed(engine, [report("fire", "f1", "fire.building", 0)])
+    (incident,) = incidents(engine)
+    engine.resolve(incident["id"], T0 + timedelta(minutes=10))
+    engine.reopen(incident["id"], T0 + timedelta(minutes=20))
+    changes = engine.advance(T0 + timedelta(minutes=20, hours=2) + LATENESS)
+    resolved = [c for c in changes if isinstance(c, IncidentResolved)]
+    assert [c.at for c in resolved] == [T0 + timedelta(minutes=20, hours=2)]
+    changes = engine.advance(T0 + timedelta(minutes=20, hours=26) + LATENESS)
+    assert [type(c) for c in changes if c.entity == "incident"] == [IncidentClosed]
