@@ -38,8 +38,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
+
+from ops.service import ManagedServer
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class _RunAs:
 
 
 @dataclass
-class EmbeddedPostgres:
+class EmbeddedPostgres(ManagedServer):
     """One PostgreSQL cluster in ``data_dir``: ``start()`` returns a ``postgresql://`` URL.
 
     Also a context manager (sync and async). ``settings`` override :data:`DEFAULT_SETTINGS`
@@ -178,26 +179,6 @@ class EmbeddedPostgres:
         tests isolate themselves this way."""
         self._psql(f'CREATE SCHEMA "{_identifier(name)}"', database=DATABASE)
         return f"{self.url}?search_path={name}"
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        import asyncio
-
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.stop)
 
     # -- steps -----------------------------------------------------------------------------------
 

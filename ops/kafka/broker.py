@@ -43,12 +43,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 from ops.kafka.classpath import default_cache_dir, resolve_classpath
 from ops.kafka.errors import KafkaBrokerError
 from ops.kafka.probe import ProbeFailed, probe
+from ops.service import ManagedServer
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ rootLogger.appenderRef.file.ref = FILE
 
 
 @dataclass
-class KafkaBroker:
+class KafkaBroker(ManagedServer):
     """One KRaft broker+controller: ``start()`` returns its bootstrap address ``127.0.0.1:P``.
 
     ``data_dir=None`` uses a temporary directory removed by :meth:`stop`; a given directory is
@@ -209,26 +209,6 @@ class KafkaBroker:
         self._port = None
         self._close_directory()
         return code
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> Self:
-        import asyncio
-
-        await asyncio.to_thread(self.start)
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self.stop)
 
     # -- steps -----------------------------------------------------------------------------------
 
