@@ -24,6 +24,7 @@ import msgspec
 
 from situation_api.reports import chart as charts
 from situation_api.reports import mapdraw
+from situation_api.reports.cells import district_cells, number_or_dash, total_cells
 from situation_api.reports.geojson import render_geojson
 from situation_api.reports.i18n import Lang, level_name, severity_name, short_time, status_name
 from situation_api.reports.i18n import when as when_text
@@ -107,10 +108,6 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _n(value: int | None) -> str:
-    return "–" if value is None else str(value)
-
-
 def _table(
     head: Sequence[tuple[str, bool]], rows: Iterable[Sequence[str]], *, raw_first: bool = False
 ) -> str:
@@ -174,8 +171,8 @@ def render_html(report: SituationReport, *, tiles: str | None = None) -> bytes:
         (w("active_warnings", lang), t.warnings),
         (w("max_level", lang), f"{t.max_level} {level_name(t.max_level, lang)}"),
         (w("elevated_districts", lang), t.elevated_districts),
-        (w("icu_beds_free", lang), _n(t.icu_beds_free)),
-        (w("beds_free", lang), _n(t.beds_free)),
+        (w("icu_beds_free", lang), number_or_dash(t.icu_beds_free)),
+        (w("beds_free", lang), number_or_dash(t.beds_free)),
     ]
     scene = mapdraw.scene(report, 520, 640)
     parts.append(f"<h2>{_e(w('summary', lang))} / {_e(w('map', lang))}</h2><div class=cover>")
@@ -220,40 +217,9 @@ def render_html(report: SituationReport, *, tiles: str | None = None) -> bytes:
         (w("col_icu", lang), True),
         (w("col_beds", lang), True),
     ]
-    rows = [
-        [
-            d.ags,
-            d.name,
-            f"{d.level} {level_name(d.level, lang)}",
-            *(str(n) for n in d.open_by_severity),
-            str(d.open_total),
-            str(d.resolved),
-            str(d.warnings),
-            str(d.figures.dead),
-            str(d.figures.injured),
-            str(d.figures.missing),
-            str(d.figures.evacuated),
-            _n(d.icu_beds_free),
-            _n(d.beds_free),
-        ]
-        for d in report.districts
-    ]
+    rows = [district_cells(d, lang) for d in report.districts]
     table = _table(head, rows)
-    total = [
-        "",
-        w("total", lang),
-        f"max. {t.max_level}",
-        *(str(n) for n in t.open_by_severity),
-        str(t.open),
-        str(t.resolved),
-        str(t.warnings),
-        str(f.dead),
-        str(f.injured),
-        str(f.missing),
-        str(f.evacuated),
-        _n(t.icu_beds_free),
-        _n(t.beds_free),
-    ]
+    total = total_cells(t, lang)
     total_row = (
         "<tr class=sum>"
         + "".join(

@@ -21,6 +21,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from situation_api.reports import chart as charts
 from situation_api.reports import mapdraw
+from situation_api.reports.cells import district_cells, number_or_dash, total_cells
 from situation_api.reports.i18n import Lang, level_name, severity_name, short_time, status_name
 from situation_api.reports.i18n import when as when_text
 from situation_api.reports.i18n import word as w
@@ -357,10 +358,6 @@ def _path(c: Canvas, rings: Sequence[mapdraw.Ring]) -> object:
     return path
 
 
-def _n(value: int | None) -> str:
-    return "–" if value is None else str(value)
-
-
 def _persons(f: Figures) -> str:
     return f"{f.dead}/{f.injured}/{f.missing}"
 
@@ -386,42 +383,9 @@ def render_pdf(report: SituationReport) -> bytes:
         Col(w("col_icu", lang), 52, "r"),
         Col(w("col_beds", lang), 46, "r"),
     ]
-    rows = [
-        [
-            d.ags,
-            d.name,
-            f"{d.level} {level_name(d.level, lang)}",
-            *(str(n) for n in d.open_by_severity),
-            str(d.open_total),
-            str(d.resolved),
-            str(d.warnings),
-            str(d.figures.dead),
-            str(d.figures.injured),
-            str(d.figures.missing),
-            str(d.figures.evacuated),
-            _n(d.icu_beds_free),
-            _n(d.beds_free),
-        ]
-        for d in report.districts
-    ]
+    rows = [district_cells(d, lang) for d in report.districts]
     t = report.totals
-    rows.append(
-        [
-            "",
-            w("total", lang),
-            f"max. {t.max_level}",
-            *(str(n) for n in t.open_by_severity),
-            str(t.open),
-            str(t.resolved),
-            str(t.warnings),
-            str(t.figures.dead),
-            str(t.figures.injured),
-            str(t.figures.missing),
-            str(t.figures.evacuated),
-            _n(t.icu_beds_free),
-            _n(t.beds_free),
-        ]
-    )
+    rows.append(total_cells(t, lang))
     levels = [mapdraw.LEVEL_FILL[min(d.level, 3)] if d.level else None for d in report.districts]
     doc.table(cols, rows, marker=lambda i: levels[i] if i < len(levels) else None, bold_last=True)
     doc.line(w("casualty_note", lang), size=7)
@@ -563,8 +527,8 @@ def _cover(doc: _Doc) -> None:
         (w("active_warnings", lang), str(t.warnings)),
         (w("max_level", lang), f"{t.max_level} {level_name(t.max_level, lang)}"),
         (w("elevated_districts", lang), str(t.elevated_districts)),
-        (w("icu_beds_free", lang), _n(t.icu_beds_free)),
-        (w("beds_free", lang), _n(t.beds_free)),
+        (w("icu_beds_free", lang), number_or_dash(t.icu_beds_free)),
+        (w("beds_free", lang), number_or_dash(t.beds_free)),
     ]
     for label, value in lines:
         c.setFont(FONT, 8)
