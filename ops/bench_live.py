@@ -20,7 +20,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from websockets.typing import Subprotocol
 
 from ops.cli import bench_app, fail
 from ops.loop import run as run_loop
+from ops.serve_process import CLI, ServeDidNotStart, spawn_serve
 
 CATEGORIES: Final = ("fire.building", "accident.traffic", "rescue.technical", "medical.emergency")
 SOURCES: Final = ("police", "fire", "health")
@@ -43,9 +43,7 @@ SEVERITIES: Final = ("minor", "moderate", "severe")
 # Rheinland-Pfalz, roughly
 LON: Final = (6.2, 8.4)
 LAT: Final = (49.1, 50.8)
-# `lagezentrum serve` with this interpreter, whether or not the console script is on PATH.
-SERVE: Final = (sys.executable, "-c", "from ops.cli import main; main()", "serve")
-TOKEN: Final = (sys.executable, "-c", "from ops.cli import main; main()", "token", "create")
+TOKEN: Final = (*CLI, "token", "create")
 
 
 def percentiles(samples: list[float]) -> dict[str, float | int | None]:
@@ -255,23 +253,10 @@ def _create_token(data_dir: Path) -> str:
 
 
 def _start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    command = [*SERVE, "--port", "0", "--data-dir", str(data_dir)]
     # The per-token rate limit protects a real installation from one runaway sender; the
     # benchmark is that one sender on purpose, so its own server runs without it.
     env = {**os.environ, "LAGEZENTRUM_RATE_LIMIT": "0"}
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
-    )
-    assert process.stdout is not None
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        if "serving on" in line:
-            return process, line.split("serving on", 1)[1].split()[0]
-    process.kill()
-    raise RuntimeError("the server did not start (run `lagezentrum serve` to see why)")
+    return spawn_serve(["--port", "0", "--data-dir", str(data_dir)], env=env, timeout=180)
 
 
 async def _wait_ready(url: str, timeout: float = 120.0) -> None:
@@ -386,7 +371,7 @@ def bench_live(
                 token=token,
             )
         )
-    except (RuntimeError, OSError) as error:
+    except (RuntimeError, OSError, ServeDidNotStart) as error:
         fail(f"bench live: {error}")
     finally:
         if process is not None:

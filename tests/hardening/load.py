@@ -7,15 +7,13 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-SERVE = [sys.executable, "-c", "from ops.cli import main; main()", "serve"]
+from ops.serve_process import spawn_serve
 
 
 class ServeProcess:
@@ -23,26 +21,9 @@ class ServeProcess:
 
     def __init__(self, database_url: str, env: Mapping[str, str] | None = None) -> None:
         values = {**os.environ, "LAGEZENTRUM_AUTH": "false", **(env or {})}
-        self.process = subprocess.Popen(
-            [*SERVE, "--port", "0", "--database-url", database_url],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=values,
+        self.process, self.url = spawn_serve(
+            ["--port", "0", "--database-url", database_url], env=values
         )
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + 120
-        self.url = ""
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            if "serving on" in line:
-                self.url = line.split("serving on", 1)[1].split()[0]
-                break
-        if not self.url:
-            self.process.kill()
-            raise RuntimeError(f"lagezentrum serve did not start (exit {self.process.poll()})")
         host, _, port = self.url.removeprefix("http://").partition(":")
         self.host, self.port = host, int(port)
 

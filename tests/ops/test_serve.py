@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,36 +18,23 @@ import pytest
 from correlation.picture import picture_json
 from ingest.store import Database, PostgresReportLog
 from ops.embedded_postgres import EmbeddedPostgres
+from ops.serve_process import CLI, ServeDidNotStart, spawn_serve
 from situation_api.history import PostgresHistoryStore
 from situation_api.runtime import replay_log
 from tests.situation_api.live_server import report
 
-SERVE = [sys.executable, "-c", "from ops.cli import main; main()", "serve"]
+SERVE = [*CLI, "serve"]
 PLACES = ("koblenz", "mainz", "trier")
 
 
 class Server:
     def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [*SERVE, "--port", "0", "--data-dir", str(data_dir)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + 120
-        self.url = ""
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            if not line:
-                break
-            if "serving on" in line:
-                self.url = line.split("serving on", 1)[1].split()[0]
-                break
-        if not self.url:
-            self.process.kill()
-            pytest.fail(f"lagezentrum serve did not start (exit {self.process.poll()})")
+        try:
+            self.process, self.url = spawn_serve(
+                ["--port", "0", "--data-dir", str(data_dir)], env=env
+            )
+        except ServeDidNotStart as error:
+            pytest.fail(str(error))
 
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,39 @@
+"""``lagezentrum serve`` as a child process, for benchmarks and tests that need a real server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+# This interpreter's `lagezentrum`, whether or not the console script is on PATH.
+CLI: Final = (sys.executable, "-c", "from ops.cli import main; main()")
+
+
+class ServeDidNotStart(RuntimeError):
+    """The child exited or stayed silent before announcing its address."""
+
+
+def spawn_serve(
+    args: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 120.0
+) -> tuple[subprocess.Popen[str], str]:
+    """Start ``lagezentrum serve ARGS`` and return the process and the URL it announced."""
+    process = subprocess.Popen(
+        [*CLI, "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=dict(env) if env is not None else None,
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if "serving on" in line:
+            return process, line.split("serving on", 1)[1].split()[0]
+    process.kill()
+    raise ServeDidNotStart(f"lagezentrum serve did not start (exit {process.poll()})")
