@@ -7,6 +7,11 @@ acknowledge in time, :class:`~ingest.bus.errors.BusUnavailable` is raised and th
 to retry; a retried report may then be on the topic twice, which the engine ignores (equal
 ``sequence`` is a duplicate) — at-least-once, never lost.
 
+A failed acknowledgement retires the producer: aiokafka may have given the expired batches
+idempotence sequence numbers that never reached the broker, after which the broker refuses every
+later batch of that producer (OutOfOrderSequenceNumber) for good. The next ``append`` starts a
+new producer (a new producer id), so ingest recovers by itself once the broker is back.
+
 Duplicates this process has already published are answered from a bounded memory of report keys
 without publishing again (across processes the engine's duplicate rule applies).
 
@@ -73,12 +78,17 @@ class KafkaReportLog:
         self._sticky: OrderedDict[str, bytes | None] = OrderedDict()
         self._published = 0
         self._changed = asyncio.Event()
+        self._opening = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @property
     def partitions(self) -> int:
         return self._partitions
 
     async def start(self) -> None:
+        self._producer = await self._open()
+
+    async def _open(self) -> Any:
         from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 
         producer = AIOKafkaProducer(
@@ -91,28 +101,46 @@ class KafkaReportLog:
             request_timeout_ms=int(self._timeout * 1000),
         )
         try:
-            await producer.start()
-            partitions = await producer.partitions_for(self._topic)
+            async with asyncio.timeout(self._timeout):
+                await producer.start()
+                partitions = await producer.partitions_for(self._topic)
         except Exception as error:
-            await producer.stop()
+            self._retire(producer)
             raise BusUnavailable(f"Kafka at {self._bootstrap}: {error}") from error
         if not partitions:
-            await producer.stop()
+            self._retire(producer)
             raise BusUnavailable(f"topic {self._topic} does not exist (run ensure_topics)")
-        self._producer = producer
         self._partitions = len(partitions)
+        return producer
+
+    async def _current(self) -> Any:
+        """The live producer, opening a new one after a retirement (one opener at a time)."""
+        if self._producer is None:
+            async with self._opening:
+                if self._producer is None:
+                    self._producer = await self._open()
+        return self._producer
+
+    def _retire(self, producer: Any) -> None:
+        """Stop ``producer`` in the background: its ``stop`` can wait for a broker that is
+        down, and no caller should wait for that."""
+        if self._producer is producer:
+            self._producer = None
+        task = asyncio.create_task(_stop_quietly(producer, self._timeout))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def close(self) -> None:
         if self._producer is not None:
             producer, self._producer = self._producer, None
-            await producer.stop()
+            await _stop_quietly(producer, self._timeout)
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
 
     # -- ReportLog port ---------------------------------------------------------------------------
 
     async def append(self, items: Sequence[tuple[Report, bytes]]) -> list[Appended]:
-        producer = self._producer
-        if producer is None:
-            raise BusUnavailable("the Kafka producer is not started")
+        producer = await self._current()
         received_at = self._clock()
         results: list[Appended | None] = [None] * len(items)
         first: dict[tuple[str, str, int], int] = {}
@@ -135,6 +163,7 @@ class KafkaReportLog:
             try:
                 futures = await self._send(producer, value, self._key_of(report), headers)
             except Exception as error:
+                self._retire(producer)
                 raise BusUnavailable(f"publishing to {self._topic} failed: {error}") from error
             pending.append((index, stamped, futures))
         try:
@@ -148,6 +177,7 @@ class KafkaReportLog:
             for _, _, futures in pending:
                 for future in futures:
                     future.cancel()
+            self._retire(producer)
             raise BusUnavailable(f"the broker did not acknowledge: {error}") from error
         for index in repeats:
             original = results[first[items[index][0].key]]
@@ -229,3 +259,11 @@ class KafkaReportLog:
         self._seen[key] = appended
         if len(self._seen) > REMEMBERED:
             self._seen.popitem(last=False)
+
+
+async def _stop_quietly(producer: Any, timeout: float) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            await producer.stop()
+    except Exception:  # a retired producer's failures are no one's concern any more
+        return
