@@ -2,11 +2,11 @@
 
 Everything is inside the file: CSS, the static SVG map and chart (what a printout shows), and
 an interactive folium map in an ``<iframe srcdoc>`` whose Leaflet JS/CSS are inlined from the
-copy shipped in ``assets/leaflet`` (folium would link a CDN; its default asset lists are
-emptied). No tiles by default, so the file references nothing on the network; a tile URL can be
-given for installations that have a tile server. The map layers are built by one small script
-from the GeoJSON (one layer per kind) rather than one folium object per incident, so ten
-thousand incidents cost one JSON encode.
+copy the display installs from the npm registry (``map_ui/web``; folium would link a CDN, so its
+default asset lists are emptied). No tiles by default, so the file references nothing on the
+network; a tile URL can be given for installations that have a tile server. The map layers are
+built by one small script from the GeoJSON (one layer per kind) rather than one folium object
+per incident, so ten thousand incidents cost one JSON encode.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 
+import map_ui
 from situation_api.reports import chart as charts
 from situation_api.reports import mapdraw
 from situation_api.reports.cells import district_cells, number_or_dash, total_cells
@@ -39,13 +40,17 @@ def _asset(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def leaflet_assets() -> tuple[str, str]:
-    """(CSS, JS) of the bundled Leaflet, the CSS images inlined as data URIs."""
-    folder = resources.files("situation_api.reports").joinpath("assets/leaflet")
-    css = folder.joinpath("leaflet.css").read_text("utf-8")
-    js = folder.joinpath("leaflet.js").read_text("utf-8")
+    """(CSS, JS) of the installed Leaflet, the CSS images inlined as data URIs."""
+    folder = map_ui.VENDOR["leaflet"]
+    if not (folder / "leaflet.js").is_file():
+        raise FileNotFoundError(
+            f"Leaflet is not installed at {folder}: run `make setup` (npm ci in map_ui/web)"
+        )
+    css = (folder / "leaflet.css").read_text("utf-8")
+    js = (folder / "leaflet.js").read_text("utf-8")
 
     def inline(match: re.Match[str]) -> str:
-        image = folder.joinpath("images", match.group(1)).read_bytes()
+        image = (folder / "images" / match.group(1)).read_bytes()
         return f"url(data:image/png;base64,{base64.b64encode(image).decode()})"
 
     css = re.sub(r"url\(images/([\w.-]+\.png)\)", inline, css)
