@@ -58,7 +58,7 @@ from situation_api.services import Services
 from situation_api.settings import Settings
 from situation_api.shedding import install_load_shedding
 from situation_api.situation_routes import health_router, situation_router
-from situation_api.stream import StreamHub
+from situation_api.stream import open_hub
 from situation_api.ui_routes import mount_ui
 
 log = logging.getLogger(__name__)
@@ -156,17 +156,7 @@ async def open_services(
     runtime.subscribe(journal.publish)
     await runtime.start()
     stack.push_async_callback(runtime.stop)
-    hub = StreamHub(
-        runtime,
-        history_since=runtime.history_since,
-        queue_size=settings.stream_queue,
-        ring_size=settings.stream_ring,
-        heartbeat_seconds=settings.heartbeat_seconds,
-        flush_seconds=settings.stream_flush_ms / 1000.0,
-    )
-    runtime.subscribe(hub.publish)
-    hub.start()
-    stack.push_async_callback(hub.close)
+    hub = await open_hub(runtime, settings, stack)
     if settings.feeds_config is not None:
         await _start_pollers(settings.feeds_config, report_log, feeds, stack)
     return Services(

@@ -36,6 +36,7 @@ from correlation.engine import Engine
 from correlation.picture import Picture, picture_json
 from situation_api import metrics
 from situation_api.history import StoredChange
+from situation_api.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class BusPicture:
         self._task: asyncio.Task[None] | None = None
         self._cache: tuple[int, str | None, bytes] | None = None
         self._end: dict[int, int] = {}
-        self._progress = asyncio.Event()
+        self._progress = Progress()
         self.engine = _EngineClock(self)
         self.ready = False
         self.offset = 0
@@ -124,15 +125,7 @@ class BusPicture:
 
     async def wait_seq(self, seq: int, timeout: float) -> bool:
         """Wait until ``seq`` reaches ``seq`` (tests and the benchmark)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.seq < seq:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), remaining)
-        return True
+        return await self._progress.wait_until(lambda: self.seq >= seq, timeout)
 
     # -- life cycle --------------------------------------------------------------------------------
 
@@ -207,8 +200,7 @@ class BusPicture:
                 self.offset = self.seq
                 self.log_offset = max(self.log_offset, self.offset)
                 self._check_ready()
-                self._progress.set()
-                self._progress = asyncio.Event()
+                self._progress.notify()
             if out:
                 for subscriber in self._subscribers:
                     try:
@@ -292,7 +284,7 @@ async def open_bus_services(settings: Any, url: str | None, *, stack: Any) -> An
     from situation_api.auth import MemoryTokenStore, PostgresTokenStore, TokenStore
     from situation_api.history import HistoryStore, MemoryHistoryStore, PostgresHistoryStore
     from situation_api.services import Services
-    from situation_api.stream import StreamHub
+    from situation_api.stream import open_hub
 
     bootstrap = bootstrap_of(settings.bus)
     rules = Rules.load(settings.rules_file) if settings.rules_file else Rules.default()
@@ -314,17 +306,7 @@ async def open_bus_services(settings: Any, url: str | None, *, stack: Any) -> An
     source = BusPicture(bootstrap, "lz.situation.v1", initial=lambda: Engine(rules=rules).picture())
     await source.start()
     stack.push_async_callback(source.stop)
-    hub = StreamHub(
-        source,
-        history_since=source.history_since,
-        queue_size=settings.stream_queue,
-        ring_size=settings.stream_ring,
-        heartbeat_seconds=settings.heartbeat_seconds,
-        flush_seconds=settings.stream_flush_ms / 1000.0,
-    )
-    source.subscribe(hub.publish)
-    hub.start()
-    stack.push_async_callback(hub.close)
+    hub = await open_hub(source, settings, stack)
     return Services(
         settings=settings,
         report_log=publisher,

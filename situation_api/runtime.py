@@ -39,6 +39,7 @@ from ingest.report import Report
 from ingest.store.port import ReportLog
 from situation_api import metrics
 from situation_api.history import HistoryStore, StoredChange
+from situation_api.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class Runtime:
         self._last_snapshot = time.monotonic()
         self._picture_cache: tuple[int, str | None, bytes] | None = None
         self._threads: dict[str, int] = {}
-        self._progress = asyncio.Event()
+        self._progress = Progress()
         self.offset = 0  # highest log offset processed
         self.log_offset = 0  # highest log offset known to exist
         self.ready = False  # caught up with the log as it was at start
@@ -240,15 +241,7 @@ class Runtime:
 
     async def wait_processed(self, offset: int, timeout: float) -> bool:
         """Wait until the engine has processed the log up to ``offset``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self.offset < offset:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), remaining)
-        return True
+        return await self._progress.wait_until(lambda: self.offset >= offset, timeout)
 
     def unwritten(self) -> list[StoredChange]:
         """Changes published but not yet in the history store, in seq order (queries that read
@@ -489,8 +482,7 @@ class Runtime:
         metrics.ENGINE_LAG.set(self.lag)
 
     def _notify(self) -> None:
-        self._progress.set()
-        self._progress = asyncio.Event()
+        self._progress.notify()
 
 
 def runtime_info(runtime: Runtime) -> dict[str, Any]:

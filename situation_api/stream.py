@@ -51,6 +51,26 @@ HistorySince = Callable[[int, int], Awaitable[Sequence[tuple[int, bytes]]]]
 """``(after_seq, limit) -> [(seq, encoded change)]`` in seq order, from the history store."""
 
 
+class PublishingSource(PictureSource, Protocol):
+    """A picture source that also publishes its changes and can read them back from history
+    (the embedded runtime and the Kafka bus picture)."""
+
+    def subscribe(self, subscriber: Callable[[Sequence[tuple[int, bytes]]], None]) -> None: ...
+
+    async def history_since(self, after: int, limit: int) -> Sequence[tuple[int, bytes]]: ...
+
+
+class StreamSettings(Protocol):
+    @property
+    def stream_queue(self) -> int: ...
+    @property
+    def stream_ring(self) -> int: ...
+    @property
+    def heartbeat_seconds(self) -> float: ...
+    @property
+    def stream_flush_ms(self) -> float: ...
+
+
 @dataclass(slots=True)
 class _Message:
     seq: int
@@ -315,3 +335,21 @@ async def _drain_incoming(websocket: WebSocket) -> None:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
+
+
+async def open_hub(
+    source: PublishingSource, settings: StreamSettings, stack: contextlib.AsyncExitStack
+) -> StreamHub:
+    """The hub over ``source``, subscribed and started; ``stack`` closes it."""
+    hub = StreamHub(
+        source,
+        history_since=source.history_since,
+        queue_size=settings.stream_queue,
+        ring_size=settings.stream_ring,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        flush_seconds=settings.stream_flush_ms / 1000.0,
+    )
+    source.subscribe(hub.publish)
+    hub.start()
+    stack.push_async_callback(hub.close)
+    return hub
