@@ -194,28 +194,43 @@ def correlate(
         fail(f"correlation worker failed: {type(error).__name__}: {error}")
 
 
-def _serve_http(settings: Settings, partitions: int, replication: int, *, gate: bool) -> None:
+def _serve_http(
+    settings: Settings, partitions: int, replication: int, *, gate: bool, role: str
+) -> None:
     import uvicorn
 
     from ops.kafka.topics import AGENCIES
-    from ops.serve import server_config
+    from ops.serve import ServeFailed, _announce, _quiet_signals, server_config
     from situation_api.app import configure_logging, create_app
 
     configure_logging(settings.log_level)
     bootstrap = _bootstrap(settings)
 
+    def started(url: str) -> None:
+        # The first line on stdout, as with ``serve``: scripts and tests read the port from it.
+        typer.echo(f"Lagezentrum {role} serving on {url}")
+        sys.stdout.flush()
+
     async def run() -> None:
         await prepare_topics(bootstrap, partitions, replication)
         application = create_app(settings, database_url=settings.database_url or "memory://")
         handle = await _start_gate(bootstrap, AGENCIES) if gate else None
+        server = uvicorn.Server(server_config(settings, application))
+        watcher = asyncio.create_task(_announce(server, started))
         try:
-            await uvicorn.Server(server_config(settings, application)).serve()
+            await server.serve()
+        except SystemExit:
+            raise ServeFailed("start-up failed: see the log above") from None
         finally:
+            watcher.cancel()
             if handle is not None:
                 await handle.stop()
+        if not server.started:
+            raise ServeFailed("start-up failed: see the log above")
 
     try:
-        asyncio.run(run())
+        with _quiet_signals():
+            asyncio.run(run())
     except KeyboardInterrupt:
         pass
     except Exception as error:
@@ -233,7 +248,7 @@ def ingest(
 ) -> None:
     """HTTP ingest publishing to Kafka (acks=all) and the lz.feed.<agency> gate."""
     settings = _settings(config, bus=bus, host=host, port=port)
-    _serve_http(settings, partitions, replication, gate=True)
+    _serve_http(settings, partitions, replication, gate=True, role="ingest")
 
 
 @app.command()
@@ -250,7 +265,7 @@ def api(
 ) -> None:
     """REST + websockets from the picture on lz.situation.v1 (rebuilt at start)."""
     settings = _settings(config, bus=bus, host=host, port=port, database_url=database_url)
-    _serve_http(settings, partitions, replication, gate=False)
+    _serve_http(settings, partitions, replication, gate=False, role="api")
 
 
 @app.command()
@@ -283,7 +298,7 @@ def archive(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await stop.wait()
+            await archive.wait(stop)
         finally:
             await archive.stop()
 
