@@ -468,6 +468,7 @@ class Engine:
         engine._incidents.restore(state.incidents)
         engine._warnings.restore(state.warnings)
         engine._capacity.restore(state.capacity)
-        engine._board.declared = dict(state.declared)
+        for ags, (level, reason) in state.declared.items():
+            engine._board.declare(ags, level, reason)  # marks the district for the flush
         engine._board.flush(emit=False)
         return engine
