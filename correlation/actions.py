@@ -71,6 +71,27 @@ def decode_action(data: bytes | dict[str, Any]) -> AnyAction:
     return _decoder.decode(data)
 
 
+class ActionRecord(msgspec.Struct, frozen=True):
+    """An operator action as engine input of the distributed mode: the action and the seq of
+    its journal entry (the record travels on the report topic; see ``ops.workers.partition``)."""
+
+    journal: int
+    action: AnyAction
+
+
+_record_decoder: Final = msgspec.json.Decoder(ActionRecord)
+
+
+def encode_action_record(journal: int, action: AnyAction) -> bytes:
+    return msgspec.json.encode(ActionRecord(journal, action))
+
+
+def decode_action_record(data: bytes) -> ActionRecord:
+    """The record :func:`encode_action_record` made; raises ``msgspec.ValidationError`` (or
+    ``DecodeError``) naming the field for anything else."""
+    return _record_decoder.decode(data)
+
+
 def subject_of(action: Action) -> str:
     """What the action is about, for the journal: an incident id or ``district:<AGS>``."""
     if isinstance(action, DeclareLevel):

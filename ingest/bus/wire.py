@@ -11,11 +11,16 @@ partitioner (murmur2 of the key), so every client â€” ours or a plain Java one â
 Broadcast: a report that concerns many districts (a weather warning, a state-wide capacity
 figure) is written once to EVERY partition, each copy with header ``lz-copy: i/n``; every
 correlation worker then knows it, and consumers that need it once (the archive) keep copy 0.
+
+Operator actions: the API of the distributed mode also writes an operator's action to the
+partition that owns its target, with header ``lz-kind: action`` (value: the action and its
+journal seq, see ``situation_api.bus_actions``), so the engine applies it in log order with the
+reports. Consumers of reports skip such records (:func:`is_action`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 import msgspec
@@ -25,6 +30,8 @@ from ingest.report import Report, decode_report, encode_report
 COPY_HEADER: Final = "lz-copy"
 REGION_HEADER: Final = "lz-region"
 BROADCAST_KEY: Final = b"*"
+KIND_HEADER: Final = "lz-kind"
+ACTION_KIND: Final = b"action"
 
 Headers = Sequence[tuple[str, bytes]]
 
@@ -82,3 +89,11 @@ def copy_of(headers: Headers) -> tuple[int, int] | None:
             index, _, total = value.decode().partition("/")
             return int(index), int(total)
     return None
+
+
+def is_action(headers: Headers | Mapping[str, bytes] | None) -> bool:
+    """Whether a record with these headers carries an operator action, not a report."""
+    if not headers:
+        return False
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return any(name == KIND_HEADER and value == ACTION_KIND for name, value in items)

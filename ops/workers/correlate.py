@@ -6,8 +6,9 @@ assigned partition the worker runs one :class:`~ops.workers.partition.PartitionE
 same pure engine as the embedded mode — and writes the changes to ``lz.situation.v1`` on the
 same partition number. Engine state lives in the faust table ``engine-state`` (in-memory store,
 changelog topic ``lagezentrum-correlate-engine-state-changelog`` with the source's partition
-count): per partition a snapshot plus a journal of the reports since (see partition.py), restored
-from the changelog when a partition is assigned.
+count): per partition a snapshot plus a journal of the records since (see partition.py), restored
+from the changelog when a partition is assigned. Records with header ``lz-kind: action`` are
+operator actions (see partition.py); they take the same path as reports.
 
 Order of effects per batch: changes published and acknowledged → journal written → source
 offsets committed (faust flushes the changelog before it commits). A worker killed at any point
@@ -28,15 +29,17 @@ import msgspec
 
 from correlation.changes import Change
 from correlation.rules import Rules
+from ingest.bus.wire import is_action
 from ops.kafka.topics import DEADLETTER_TOPIC, REPORTS_TOPIC, SITUATION_TOPIC, TopicSpec
 from ops.workers.partition import (
     PartitionEngine,
+    action_prefix,
     clock_key,
     encode_clock,
     encode_situation,
-    journal_key,
     journal_prefix,
     snapshot_key,
+    table_key,
 )
 
 log = logging.getLogger(__name__)
@@ -91,22 +94,25 @@ class Correlator:
         engine = self.engines.get(partition)
         if engine is None:
             data = self.table.data
-            prefix = journal_prefix(partition)
-            journal = [
-                (int(key[len(prefix) :]), value)
-                for key, value in list(data.items())
-                if key.startswith(prefix) and value is not None
-            ]
+            items = list(data.items())
+            journal = _entries(items, journal_prefix(partition))
+            actions = _entries(items, action_prefix(partition))
             snapshot = data.get(snapshot_key(partition))
             engine = PartitionEngine.recover(
-                partition, self.config.partitions, snapshot, journal, rules=self.rules
+                partition,
+                self.config.partitions,
+                snapshot,
+                journal,
+                actions=actions,
+                rules=self.rules,
             )
             self.engines[partition] = engine
             log.info(
-                "partition %d recovered at offset %d (journal %d)",
+                "partition %d recovered at offset %d (journal %d, actions %d)",
                 partition,
                 engine.offset,
                 len(journal),
+                len(actions),
             )
         return engine
 
@@ -114,24 +120,24 @@ class Correlator:
         for partition in partitions:
             self.engines.pop(partition, None)
 
-    async def handle(self, records: Sequence[tuple[int, int, bytes | None]]) -> None:
-        """Records ``(partition, offset, value)`` in arrival order."""
-        by_partition: dict[int, list[tuple[int, bytes | None]]] = defaultdict(list)
-        for partition, offset, value in records:
-            by_partition[partition].append((offset, value))
+    async def handle(self, records: Sequence[tuple[int, int, bytes | None, bool]]) -> None:
+        """Records ``(partition, offset, value, is_action)`` in arrival order."""
+        by_partition: dict[int, list[tuple[int, bytes | None, bool]]] = defaultdict(list)
+        for partition, offset, value, action in records:
+            by_partition[partition].append((offset, value, action))
         pending: list[asyncio.Future[Any]] = []
-        done: list[tuple[PartitionEngine, list[tuple[int, bytes]]]] = []
+        done: list[tuple[PartitionEngine, list[tuple[int, bytes, bool]]]] = []
         for partition, items in by_partition.items():
             engine = self.engine_for(partition)
-            applied: list[tuple[int, bytes]] = []
+            applied: list[tuple[int, bytes, bool]] = []
             changes: list[Change] = []
-            for offset, value in items:
-                derived = engine.handle(offset, value)
+            for offset, value, action in items:
+                derived = engine.handle(offset, value, action=action)
                 if derived is None:
                     continue
                 changes.extend(derived)
                 if value is not None:
-                    applied.append((offset, value))
+                    applied.append((offset, value, action))
             pending.extend(await self._publish(engine, changes))
             for rejected in engine.rejected:
                 pending.append(
@@ -176,7 +182,9 @@ class Correlator:
                 futures.append(
                     await self.situation.send(key=key, value=value, partition=engine.partition)
                 )
-        if changes:
+        # after the changes, on the same partition: an API that reads an action's outcome here
+        # already shows what the action changed
+        if changes or engine.outcomes:
             futures.append(
                 await self.situation.send(
                     key=clock_key(engine.partition),
@@ -184,17 +192,19 @@ class Correlator:
                     partition=engine.partition,
                 )
             )
+            engine.outcomes.clear()
         return futures
 
-    def _journal(self, engine: PartitionEngine, applied: list[tuple[int, bytes]]) -> None:
+    def _journal(self, engine: PartitionEngine, applied: list[tuple[int, bytes, bool]]) -> None:
         partition = engine.partition
-        for offset, value in applied:
-            self._put(partition, journal_key(partition, offset), value)
-            engine.journal.append(offset)
+        for offset, value, action in applied:
+            key = table_key(partition, offset, action=action)
+            self._put(partition, key, value)
+            engine.journal.append(key)
         if len(engine.journal) >= self.config.snapshot_every:
             self._put(partition, snapshot_key(partition), engine.snapshot())
-            for offset in engine.journal:
-                self._put(partition, journal_key(partition, offset), None)
+            for key in engine.journal:
+                self._put(partition, key, None)
             engine.journal.clear()
 
     def _put(self, partition: int, key: bytes, value: bytes | None) -> None:
@@ -204,6 +214,15 @@ class Correlator:
         else:
             data[key] = value
         self.table.send_changelog(partition, key, value)
+
+
+def _entries(items: Sequence[tuple[bytes, bytes | None]], prefix: bytes) -> list[tuple[int, bytes]]:
+    """``(offset, value)`` of the state-table entries under ``prefix``."""
+    return [
+        (int(key[len(prefix) :]), value)
+        for key, value in items
+        if key.startswith(prefix) and value is not None
+    ]
 
 
 def build_app(config: WorkerConfig) -> tuple[Any, Correlator]:
@@ -250,7 +269,10 @@ def build_app(config: WorkerConfig) -> tuple[Any, Correlator]:
     async def correlate(stream: Any) -> None:
         async for events in stream.take_events(config.batch, within=config.batch_seconds):
             await correlator.handle(
-                [(e.message.partition, e.message.offset, e.message.value) for e in events]
+                [
+                    (m.partition, m.offset, m.value, is_action(m.headers))
+                    for m in (e.message for e in events)
+                ]
             )
 
     @app.timer(interval=config.tick_seconds)  # type: ignore[untyped-decorator]

@@ -6,10 +6,20 @@ Processing. Each record is fed exactly as the embedded runtime feeds the log (cl
 derives for those districts. Records at or below the applied offset are skipped: after a crash
 the source is re-read from the last committed offset, which may be older than the state.
 
+Operator actions. The API writes an accepted action (after journaling it) to the partition that
+owns its target, as a record with header ``lz-kind: action`` (see ``situation_api.bus_actions``).
+It is applied in log order with the reports, as the embedded runtime applies a journaled action
+after the log offset it was recorded at, so it survives crashes and replays exactly. An action
+the engine cannot apply any more (the API checked it against a picture that was behind: the
+incident was closed meanwhile) changes nothing and is listed in :attr:`PartitionEngine.rejected`
+(the dead-letter topic). Either outcome is reported with the journal seq in the next clock record,
+which is how the API learns that its picture shows the action.
+
 State. The worker keeps, in a table backed by a compacted changelog topic, a snapshot of the
 engine with the offset it covers (every ``snapshot_every`` reports) and a journal: one entry per
-report applied since (the record value, keyed by offset). Recovery restores the snapshot and
-re-applies the journal, giving exactly the state after the last journalled report. A journal
+record applied since (the record value, keyed by offset; actions under their own prefix).
+Recovery restores the snapshot and re-applies the journal, giving exactly the state after the
+last journalled record. A journal
 entry is written only after the changes the report caused were acknowledged by the broker, so
 whatever the state contains has been published (a crash in between re-derives and re-publishes
 the same views, which a compacted topic and the API absorb).
@@ -21,17 +31,22 @@ state-wide capacity by partition 0, incidents by the partition that made them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Final
 
 import msgspec
 
+from correlation.actions import decode_action_record
 from correlation.changes import Change, encode_change
 from correlation.engine import Engine
+from correlation.errors import CorrelationError
 from correlation.rules import Rules
 from ingest.bus.wire import decode_from_bus, partition_for
 from ingest.errors import ReportInvalid
+
+log = logging.getLogger(__name__)
 
 STATE_FORMAT: Final = 1
 
@@ -52,6 +67,8 @@ class ClockRecord(msgspec.Struct, frozen=True):
     offset: int
     as_of: str | None
     seq: int
+    # operator actions handled since the previous clock record: [journal seq, None | why not]
+    actions: list[tuple[int, str | None]] = []
 
 
 _state_encoder: Final = msgspec.msgpack.Encoder()
@@ -69,6 +86,19 @@ def journal_key(partition: int, offset: int) -> bytes:
 
 def journal_prefix(partition: int) -> bytes:
     return f"j:{partition}:".encode()
+
+
+def action_key(partition: int, offset: int) -> bytes:
+    return f"a:{partition}:{offset:015d}".encode()
+
+
+def action_prefix(partition: int) -> bytes:
+    return f"a:{partition}:".encode()
+
+
+def table_key(partition: int, offset: int, *, action: bool) -> bytes:
+    """The state-table key of a journalled record."""
+    return action_key(partition, offset) if action else journal_key(partition, offset)
 
 
 def situation_key(change: Change) -> bytes:
@@ -102,17 +132,23 @@ class PartitionEngine:
         self.rules = rules
         self.engine = engine if engine is not None else Engine(rules=rules)
         self.offset = offset
-        self.journal: list[int] = []  # offsets journalled since the snapshot
+        self.journal: list[bytes] = []  # state-table keys journalled since the snapshot
         self.rejected: list[Rejected] = []
+        self.outcomes: list[tuple[int, str | None]] = []  # for the next clock record
 
     # -- processing -------------------------------------------------------------------------------
 
-    def handle(self, offset: int, value: bytes | None) -> list[Change] | None:
-        """Apply the record at ``offset``; its changes, or None if it was applied before. A record
-        that is not a valid report is skipped and listed in :attr:`rejected`."""
+    def handle(
+        self, offset: int, value: bytes | None, *, action: bool = False
+    ) -> list[Change] | None:
+        """Apply the record at ``offset`` (an operator action if ``action``); its changes, or None
+        if it was applied before. A record that is not a valid report (or action) is skipped and
+        listed in :attr:`rejected`."""
         if offset <= self.offset:
             return None
         self.offset = offset
+        if action:
+            return self._act(offset, value)
         try:
             if value is None:
                 raise ReportInvalid("$", "empty record (tombstone) on the report topic")
@@ -125,6 +161,32 @@ class PartitionEngine:
             changes.extend(self.engine.advance(report.received_at))
         changes.extend(self.engine.process(report))
         return changes
+
+    def _act(self, offset: int, value: bytes | None) -> list[Change]:
+        try:
+            record = decode_action_record(value or b"")
+        except msgspec.MsgspecError as error:
+            self.rejected.append(Rejected(offset, "$", f"not an operator action record: {error}"))
+            return []
+        try:
+            changes = self.engine.act(record.action)
+        except CorrelationError as error:
+            why = str(error)
+        except Exception:
+            # as in the embedded runtime: the same failure recurs on replay, so skipping keeps
+            # replays identical; the engine's state is as the embedded one's would be
+            log.exception("engine failed on operator action at offset %d", offset)
+            why = "the engine failed on it (see the correlation worker's log)"
+        else:
+            self.outcomes.append((record.journal, None))
+            return changes
+        self.outcomes.append((record.journal, why))
+        self.rejected.append(
+            Rejected(
+                offset, "$", f"operator action of journal entry {record.journal} not applied: {why}"
+            )
+        )
+        return []
 
     def tick(self, now: datetime) -> list[Change]:
         return self.engine.advance(now)
@@ -141,7 +203,9 @@ class PartitionEngine:
         return [change for change in changes if self.owns(change)]
 
     def clock(self) -> ClockRecord:
-        return ClockRecord(self.partition, self.offset, self.engine.as_of, self.engine.seq)
+        return ClockRecord(
+            self.partition, self.offset, self.engine.as_of, self.engine.seq, list(self.outcomes)
+        )
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -158,18 +222,25 @@ class PartitionEngine:
         snapshot: bytes | None,
         journal: Iterable[tuple[int, bytes]],
         *,
+        actions: Iterable[tuple[int, bytes]] = (),
         rules: Rules | None = None,
     ) -> PartitionEngine:
-        """The engine as it was after the last journalled report."""
+        """The engine as it was after the last journalled record (reports in ``journal``,
+        operator actions in ``actions``, both by offset)."""
         if snapshot is None:
             restored = cls(partition, partitions, rules=rules)
         else:
             state = _state_decoder.decode(snapshot)
             engine = Engine.restore(state.engine, rules=rules)
             restored = cls(partition, partitions, engine, offset=state.offset, rules=rules)
-        for offset, value in sorted(journal):
-            if restored.handle(offset, value) is not None:
-                restored.journal.append(offset)
+        records = [(offset, False, value) for offset, value in journal]
+        records += [(offset, True, value) for offset, value in actions]
+        for offset, action, value in sorted(records):
+            if restored.handle(offset, value, action=action) is not None:
+                restored.journal.append(table_key(partition, offset, action=action))
+        # what the journalled records rejected or reported was published before they were
+        restored.rejected.clear()
+        restored.outcomes.clear()
         return restored
 
 
