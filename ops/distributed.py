@@ -102,7 +102,7 @@ async def run_distributed(
             await archive.start()
         application = create_app(settings, database_url=settings.database_url or "memory://")
         server = uvicorn.Server(server_config(settings, application))
-        gate = await _start_gate(bootstrap, AGENCIES)
+        gate = await _start_gate(bootstrap, AGENCIES, settings.rules_file)
         watcher = asyncio.create_task(_announce(server, on_started))
         try:
             await server.serve()
@@ -124,14 +124,22 @@ async def run_distributed(
                 proc.kill()
 
 
-async def _start_gate(bootstrap: str, agencies: tuple[str, ...]) -> _GateHandle:
-    """The feed gate with its own publisher (the API's publisher lives in its lifespan)."""
+async def _start_gate(
+    bootstrap: str, agencies: tuple[str, ...], rules_file: Path | None = None
+) -> _GateHandle:
+    """The feed gate with its own publisher (the API's publisher lives in its lifespan), routing
+    by the same rules as the HTTP ingest beside it."""
     from correlation.rules import Rules
+    from ingest.bus.feeds import FeedGate
+    from ingest.bus.publisher import KafkaReportLog
     from ingest.bus.regions import RegionOf
     from ops.kafka.topics import REPORTS_TOPIC
 
     publisher = KafkaReportLog(
-        bootstrap, topic=REPORTS_TOPIC, region=RegionOf(Rules.default()), client_id="lz-gate"
+        bootstrap,
+        topic=REPORTS_TOPIC,
+        region=RegionOf(Rules.load(rules_file) if rules_file else Rules.default()),
+        client_id="lz-gate",
     )
     await publisher.start()
     gate = FeedGate(bootstrap, publisher, agencies=agencies)
@@ -214,7 +222,7 @@ def _serve_http(
     async def run() -> None:
         await prepare_topics(bootstrap, partitions, replication)
         application = create_app(settings, database_url=settings.database_url or "memory://")
-        handle = await _start_gate(bootstrap, AGENCIES) if gate else None
+        handle = await _start_gate(bootstrap, AGENCIES, settings.rules_file) if gate else None
         server = uvicorn.Server(server_config(settings, application))
         watcher = asyncio.create_task(_announce(server, started))
         try:
