@@ -8,7 +8,9 @@
 - ``api``: REST + websockets from the picture rebuilt from ``lz.situation.v1``; start N.
 - ``archive``: reports and changes into PostgreSQL/TimescaleDB (``--database-url``).
 
-Every command first ensures the topics (created if missing, checked if present).
+Every command first ensures the topics (created if missing, checked if present), waiting for the
+brokers as long as ``--broker-wait`` allows (default: as long as it takes, see
+:mod:`ops.kafka.wait`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,15 @@ PartitionsOption = Annotated[
     int, typer.Option(help="partitions of the report and situation topics (fixed once created)")
 ]
 ReplicationOption = Annotated[int, typer.Option(help="replication factor of the topics")]
+BrokerWaitOption = Annotated[
+    float | None,
+    typer.Option(
+        envvar="LAGEZENTRUM_BROKER_WAIT",
+        min=0,
+        help="seconds to wait for the Kafka brokers at start, retrying with backoff"
+        " [LAGEZENTRUM_BROKER_WAIT; default: keep trying]",
+    ),
+]
 
 
 async def prepare_topics(bootstrap: str, partitions: int, replication: int) -> None:
@@ -50,6 +61,20 @@ async def prepare_topics(bootstrap: str, partitions: int, replication: int) -> N
             *lagezentrum_topics(replication_factor=replication, region_partitions=partitions),
             changelog_spec(partitions, replication),
         ],
+    )
+
+
+async def prepare_topics_patiently(
+    bootstrap: str, partitions: int, replication: int, patience: float | None = None
+) -> None:
+    """:func:`prepare_topics` once the brokers answer (see :mod:`ops.kafka.wait`)."""
+    from ops.kafka.wait import wait_for_broker
+
+    await wait_for_broker(
+        bootstrap,
+        lambda: prepare_topics(bootstrap, partitions, replication),
+        what="creating or checking the topics",
+        patience=patience,
     )
 
 
@@ -80,9 +105,11 @@ async def run_distributed(
     replication: int = 1,
     workers: int = 1,
     on_started: Callable[[str], None] | None = None,
+    broker_wait: float | None = None,
 ) -> None:
     """``serve --bus``: topics, N correlation workers (subprocesses), the feed gate, the archive
-    (with a database URL) and the API/ingest server, until SIGTERM/SIGINT."""
+    (with a database URL) and the API/ingest server, until SIGTERM/SIGINT. Waits for the brokers
+    first (``broker_wait`` seconds; None: as long as it takes)."""
     import uvicorn
 
     from ingest.bus.url import bootstrap_of
@@ -92,8 +119,13 @@ async def run_distributed(
     from situation_api.app import create_app
 
     assert settings.bus is not None
+    from ops.kafka.errors import KafkaError
+
     bootstrap = bootstrap_of(settings.bus)
-    await prepare_topics(bootstrap, partitions, replication)
+    try:
+        await prepare_topics_patiently(bootstrap, partitions, replication, broker_wait)
+    except KafkaError as error:
+        raise ServeFailed(str(error)) from None
     procs = [start_worker(settings.bus, partitions, replication) for _ in range(workers)]
     archive: Archive | None = None
     try:
@@ -185,11 +217,22 @@ def correlate(
     replication: ReplicationOption = 1,
     rules_file: Annotated[Path | None, typer.Option(help="correlation rules (TOML)")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+    broker_wait: BrokerWaitOption = None,
 ) -> None:
     """Run one correlation worker (faust-streaming) on the report topic's partitions."""
+    from ops.kafka.errors import KafkaError
     from ops.workers.correlate import WorkerConfig, run_worker
+    from situation_api.app import configure_logging
 
     settings = _settings(config, bus=bus, rules_file=rules_file)
+    # Until faust sets up its own logging: the waiting for the brokers must be visible.
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(
+            prepare_topics_patiently(_bootstrap(settings), partitions, replication, broker_wait)
+        )
+    except KafkaError as error:
+        fail(str(error))
     worker = WorkerConfig(
         bootstrap=_bootstrap(settings),
         partitions=partitions,
@@ -203,7 +246,13 @@ def correlate(
 
 
 def _serve_http(
-    settings: Settings, partitions: int, replication: int, *, gate: bool, role: str
+    settings: Settings,
+    partitions: int,
+    replication: int,
+    *,
+    gate: bool,
+    role: str,
+    broker_wait: float | None,
 ) -> None:
     import uvicorn
 
@@ -220,7 +269,7 @@ def _serve_http(
         sys.stdout.flush()
 
     async def run() -> None:
-        await prepare_topics(bootstrap, partitions, replication)
+        await prepare_topics_patiently(bootstrap, partitions, replication, broker_wait)
         application = create_app(settings, database_url=settings.database_url or "memory://")
         handle = await _start_gate(bootstrap, AGENCIES, settings.rules_file) if gate else None
         server = uvicorn.Server(server_config(settings, application))
@@ -253,10 +302,13 @@ def ingest(
     partitions: PartitionsOption = 6,
     replication: ReplicationOption = 1,
     config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+    broker_wait: BrokerWaitOption = None,
 ) -> None:
     """HTTP ingest publishing to Kafka (acks=all) and the lz.feed.<agency> gate."""
     settings = _settings(config, bus=bus, host=host, port=port)
-    _serve_http(settings, partitions, replication, gate=True, role="ingest")
+    _serve_http(
+        settings, partitions, replication, gate=True, role="ingest", broker_wait=broker_wait
+    )
 
 
 @app.command()
@@ -270,10 +322,11 @@ def api(
     partitions: PartitionsOption = 6,
     replication: ReplicationOption = 1,
     config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+    broker_wait: BrokerWaitOption = None,
 ) -> None:
     """REST + websockets from the picture on lz.situation.v1 (rebuilt at start)."""
     settings = _settings(config, bus=bus, host=host, port=port, database_url=database_url)
-    _serve_http(settings, partitions, replication, gate=False, role="api")
+    _serve_http(settings, partitions, replication, gate=False, role="api", broker_wait=broker_wait)
 
 
 @app.command()
@@ -285,6 +338,7 @@ def archive(
     partitions: PartitionsOption = 6,
     replication: ReplicationOption = 1,
     config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
+    broker_wait: BrokerWaitOption = None,
 ) -> None:
     """Write reports and situation changes from Kafka into PostgreSQL/TimescaleDB."""
     from ops.archive import Archive
@@ -297,7 +351,7 @@ def archive(
     bootstrap = _bootstrap(settings)
 
     async def run() -> None:
-        await prepare_topics(bootstrap, partitions, replication)
+        await prepare_topics_patiently(bootstrap, partitions, replication, broker_wait)
         assert settings.database_url is not None
         archive = Archive(bootstrap, settings.database_url)
         await archive.start()

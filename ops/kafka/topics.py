@@ -124,7 +124,10 @@ async def describe_topics(bootstrap: str, names: Iterable[str]) -> dict[str, Top
         for resource in answer.to_object()["resources"]:
             if resource["error_code"]:
                 raise KafkaTopicError(
-                    resource["resource_name"], "configs", str(resource["error_message"])
+                    resource["resource_name"],
+                    "configs",
+                    str(resource["error_message"]),
+                    retriable=_retriable(resource["error_code"]),
                 )
             configs[resource["resource_name"]] = {
                 e["config_names"]: e["config_value"] for e in resource["config_entries"]
@@ -133,7 +136,12 @@ async def describe_topics(bootstrap: str, names: Iterable[str]) -> dict[str, Top
     for topic in described:
         name = topic["topic"]
         if topic["error_code"]:
-            raise KafkaTopicError(name, "describe", f"error code {topic['error_code']}")
+            raise KafkaTopicError(
+                name,
+                "describe",
+                f"error code {topic['error_code']}",
+                retriable=_retriable(topic["error_code"]),
+            )
         partitions = topic["partitions"]
         states[name] = TopicState(
             name=name,
@@ -175,7 +183,12 @@ async def ensure_topics(
             if code == 0:
                 created.append(name)
             elif code != _TOPIC_ALREADY_EXISTS:  # created concurrently by another process
-                raise KafkaTopicError(name, "create", f"{message or 'error'} (code {code})")
+                raise KafkaTopicError(
+                    name,
+                    "create",
+                    f"{message or 'error'} (code {code})",
+                    retriable=_retriable(code),
+                )
         present.update(await _await_visible(bootstrap, [s.name for s in missing], timeout))
     for spec in specs:
         _check(spec, present[spec.name])
@@ -192,8 +205,18 @@ async def _await_visible(bootstrap: str, names: list[str], timeout: float) -> di
             return states
         if loop.time() > deadline:
             absent = sorted(set(names) - set(states))
-            raise KafkaTopicError(absent[0] if absent else names[0], "create", "not visible")
+            raise KafkaTopicError(
+                absent[0] if absent else names[0], "create", "not visible", retriable=True
+            )
         await asyncio.sleep(0.1)
+
+
+def _retriable(code: int) -> bool:
+    """Whether Kafka calls error ``code`` transient (a cluster still starting, a timeout)."""
+    from aiokafka.errors import for_code  # type: ignore[import-untyped]
+
+    retriable: bool = for_code(code).retriable
+    return retriable
 
 
 def _check(spec: TopicSpec, state: TopicState) -> None:
