@@ -12,13 +12,23 @@ operator actions (see partition.py); they take the same path as reports.
 
 Order of effects per batch: changes published and acknowledged → journal written → source
 offsets committed (faust flushes the changelog before it commits). A worker killed at any point
-therefore loses no report and publishes no incident twice under another id.
+therefore loses no report and publishes no incident twice under another id. Two rules keep that
+order true:
+
+- Deriving changes and sending them is one step under a lock, shared by the batches and the
+  clock tick. Otherwise a tick's views, derived first, could reach the topic after a batch's newer
+  views of the same incident and leave the compacted topic (and every API) showing the old one.
+- A batch whose records cannot be published is sent again until the broker takes them (views are
+  idempotent); any other failure ends the process at once. ``take_events`` acknowledges a batch
+  even when its body raised, and a committed offset whose report was never journalled would be
+  lost to the next worker; a hard exit commits nothing, and recovery re-reads the batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +56,9 @@ log = logging.getLogger(__name__)
 
 APP_ID: Final = "lagezentrum-correlate"
 TABLE: Final = "engine-state"
+EXIT_UNEXPECTED: Final = 70  # EX_SOFTWARE: the supervisor restarts the worker
+RETRY_FIRST_S: Final = 0.5
+RETRY_MAX_S: Final = 5.0
 
 
 def changelog_topic(app_id: str = APP_ID) -> str:
@@ -78,6 +91,17 @@ class WorkerConfig:
 _now: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One record to publish (faust topic, key, value, partition, headers)."""
+
+    topic: Any
+    key: bytes | None
+    value: bytes | None
+    partition: int | None = None
+    headers: list[tuple[str, bytes]] | None = None
+
+
 class Correlator:
     """The worker's logic around faust: engines per partition, publishing, journalling."""
 
@@ -89,6 +113,8 @@ class Correlator:
         self.deadletter = deadletter
         self.engines: dict[int, PartitionEngine] = {}
         self.processed = 0
+        self.retries = 0
+        self._order = asyncio.Lock()  # derive-and-publish is one step (see the module docstring)
 
     def engine_for(self, partition: int) -> PartitionEngine:
         engine = self.engines.get(partition)
@@ -125,7 +151,12 @@ class Correlator:
         by_partition: dict[int, list[tuple[int, bytes | None, bool]]] = defaultdict(list)
         for partition, offset, value, action in records:
             by_partition[partition].append((offset, value, action))
-        pending: list[asyncio.Future[Any]] = []
+        async with self._order:
+            await self._handle(by_partition)
+        self.processed += len(records)
+
+    async def _handle(self, by_partition: dict[int, list[tuple[int, bytes | None, bool]]]) -> None:
+        outgoing: list[Outgoing] = []
         done: list[tuple[PartitionEngine, list[tuple[int, bytes, bool]]]] = []
         for partition, items in by_partition.items():
             engine = self.engine_for(partition)
@@ -138,11 +169,13 @@ class Correlator:
                 changes.extend(derived)
                 if value is not None:
                     applied.append((offset, value, action))
-            pending.extend(await self._publish(engine, changes))
+            outgoing.extend(self._situation(engine, changes))
             for rejected in engine.rejected:
-                pending.append(
-                    await self.deadletter.send(
-                        value=msgspec.json.encode(
+                outgoing.append(
+                    Outgoing(
+                        self.deadletter,
+                        None,
+                        msgspec.json.encode(
                             {
                                 "topic": REPORTS_TOPIC,
                                 "partition": partition,
@@ -159,41 +192,69 @@ class Correlator:
                 )
             engine.rejected.clear()
             done.append((engine, applied))
-        if pending:
-            await asyncio.gather(*pending)
+        await self._deliver(outgoing)
         for engine, applied in done:
             self._journal(engine, applied)
-        self.processed += len(records)
 
     async def tick(self) -> None:
-        now = _now()
-        pending: list[asyncio.Future[Any]] = []
-        for engine in list(self.engines.values()):
-            pending.extend(await self._publish(engine, engine.tick(now)))
-        if pending:
-            await asyncio.gather(*pending)
+        async with self._order:
+            now = _now()
+            outgoing: list[Outgoing] = []
+            for engine in list(self.engines.values()):
+                outgoing.extend(self._situation(engine, engine.tick(now)))
+            await self._deliver(outgoing)
 
-    async def _publish(
-        self, engine: PartitionEngine, changes: Sequence[Change]
-    ) -> list[asyncio.Future[Any]]:
-        futures = []
-        for change in engine.owned(changes):
-            for key, value in encode_situation(change):
-                futures.append(
-                    await self.situation.send(key=key, value=value, partition=engine.partition)
-                )
+    def _situation(self, engine: PartitionEngine, changes: Sequence[Change]) -> list[Outgoing]:
+        partition = engine.partition
+        out = [
+            Outgoing(self.situation, key, value, partition)
+            for change in engine.owned(changes)
+            for key, value in encode_situation(change)
+        ]
         # after the changes, on the same partition: an API that reads an action's outcome here
         # already shows what the action changed
         if changes or engine.outcomes:
-            futures.append(
-                await self.situation.send(
-                    key=clock_key(engine.partition),
-                    value=encode_clock(engine.clock()),
-                    partition=engine.partition,
+            out.append(
+                Outgoing(
+                    self.situation,
+                    clock_key(partition),
+                    encode_clock(engine.clock()),
+                    partition,
                 )
             )
             engine.outcomes.clear()
-        return futures
+        return out
+
+    async def _deliver(self, outgoing: Sequence[Outgoing]) -> None:
+        """Publish ``outgoing`` in order and wait for every acknowledgement. On a failure all of
+        them are sent again, in the same order, until the broker takes them: a view or clock
+        record that arrives twice changes nothing, and nothing may be journalled before its
+        changes are out."""
+        delay = RETRY_FIRST_S
+        while outgoing:
+            try:
+                futures = [
+                    await out.topic.send(
+                        key=out.key,
+                        value=out.value,
+                        partition=out.partition,
+                        headers=out.headers,
+                        force=True,  # now, not attached to a source offset (faust's default)
+                    )
+                    for out in outgoing
+                ]
+                await asyncio.gather(*futures)
+                return
+            except Exception as error:  # whatever the client raised: retry
+                self.retries += 1
+                log.warning(
+                    "publishing %d records failed (%s); sending them again in %.1f s",
+                    len(outgoing),
+                    error,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
 
     def _journal(self, engine: PartitionEngine, applied: list[tuple[int, bytes, bool]]) -> None:
         partition = engine.partition
@@ -268,12 +329,20 @@ def build_app(config: WorkerConfig) -> tuple[Any, Correlator]:
     @app.agent(reports, name="correlate")
     async def correlate(stream: Any) -> None:
         async for events in stream.take_events(config.batch, within=config.batch_seconds):
-            await correlator.handle(
-                [
-                    (m.partition, m.offset, m.value, is_action(m.headers))
-                    for m in (e.message for e in events)
-                ]
-            )
+            try:
+                await correlator.handle(
+                    [
+                        (m.partition, m.offset, m.value, is_action(m.headers))
+                        for m in (e.message for e in events)
+                    ]
+                )
+            except Exception:
+                # Leaving the loop would acknowledge the batch (see the module docstring).
+                log.critical(
+                    "correlating a batch failed; exiting for a clean recovery", exc_info=True
+                )
+                logging.shutdown()
+                os._exit(EXIT_UNEXPECTED)
 
     @app.timer(interval=config.tick_seconds)  # type: ignore[untyped-decorator]
     async def tick() -> None:
