@@ -22,6 +22,9 @@ order true:
   idempotent); any other failure ends the process at once. ``take_events`` acknowledges a batch
   even when its body raised, and a committed offset whose report was never journalled would be
   lost to the next worker; a hard exit commits nothing, and recovery re-reads the batch.
+
+Where a partition is read from is decided by the state, not by faust's consumer position, which
+can move past records the worker never saw (see realign.py).
 """
 
 from __future__ import annotations
@@ -29,11 +32,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import msgspec
 
@@ -51,6 +55,7 @@ from ops.workers.partition import (
     snapshot_key,
     table_key,
 )
+from ops.workers.realign import SKIP, Realign
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +107,33 @@ class Outgoing:
     headers: list[tuple[str, bytes]] | None = None
 
 
+class Positions(Protocol):
+    """The read positions of the report partitions assigned to this worker."""
+
+    def ready(self) -> bool:
+        """Tables restored and no rebalance under way."""
+        ...
+
+    async def ends(self) -> dict[int, int]:
+        """Log end offset of each assigned report partition."""
+        ...
+
+    async def earliest(self, partition: int) -> int: ...
+
+    async def seek(self, partition: int, offset: int) -> None: ...
+
+
 class Correlator:
     """The worker's logic around faust: engines per partition, publishing, journalling."""
 
-    def __init__(self, config: WorkerConfig, table: Any, situation: Any, deadletter: Any) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        table: Any,
+        situation: Any,
+        deadletter: Any,
+        positions: Positions | None = None,
+    ) -> None:
         self.config = config
         self.rules = Rules.load(config.rules_file) if config.rules_file else None
         self.table = table
@@ -114,6 +142,9 @@ class Correlator:
         self.engines: dict[int, PartitionEngine] = {}
         self.processed = 0
         self.retries = 0
+        self.realigned = 0
+        self.positions = positions
+        self.realign = Realign()
         self._order = asyncio.Lock()  # derive-and-publish is one step (see the module docstring)
 
     def engine_for(self, partition: int) -> PartitionEngine:
@@ -145,6 +176,7 @@ class Correlator:
     def revoke(self, partitions: Sequence[int]) -> None:
         for partition in partitions:
             self.engines.pop(partition, None)
+            self.realign.forget(partition)
 
     async def handle(self, records: Sequence[tuple[int, int, bytes | None, bool]]) -> None:
         """Records ``(partition, offset, value, is_action)`` in arrival order."""
@@ -160,6 +192,8 @@ class Correlator:
         done: list[tuple[PartitionEngine, list[tuple[int, bytes, bool]]]] = []
         for partition, items in by_partition.items():
             engine = self.engine_for(partition)
+            if not await self._in_order(engine, items[0][0]):
+                continue
             applied: list[tuple[int, bytes, bool]] = []
             changes: list[Change] = []
             for offset, value, action in items:
@@ -203,6 +237,61 @@ class Correlator:
             for engine in list(self.engines.values()):
                 outgoing.extend(self._situation(engine, engine.tick(now)))
             await self._deliver(outgoing)
+        await self._unstall()
+
+    async def _in_order(self, engine: PartitionEngine, first: int) -> bool:
+        """Whether records from offset ``first`` on may be applied to ``engine`` now; seeks back
+        when the consumer skipped records the state has not applied."""
+        positions = self.positions
+        if positions is None:
+            return True
+        partition = engine.partition
+        seek = self.realign.gap(partition, engine.offset, first)
+        if seek is None:
+            return True
+        if seek == SKIP:
+            return False
+        earliest = await positions.earliest(partition)
+        if earliest > seek:
+            self.realign.gone(partition)
+            log.error(
+                "partition %d: reports %d..%d were deleted from the topic before this worker's "
+                "state applied them",
+                partition,
+                seek,
+                earliest - 1,
+            )
+            return True
+        log.warning(
+            "partition %d: the consumer skipped to offset %d, the state needs %d; seeking back",
+            partition,
+            first,
+            seek,
+        )
+        self.realigned += 1
+        await positions.seek(partition, seek)
+        return False
+
+    async def _unstall(self) -> None:
+        """Seek back partitions with records the state has not applied and no progress."""
+        positions = self.positions
+        if positions is None or not positions.ready():
+            return
+        now = time.monotonic()
+        for partition, end in (await positions.ends()).items():
+            engine = self.engine_for(partition)
+            seek = self.realign.stalled(partition, engine.offset, end, now)
+            if seek is not None:
+                log.warning(
+                    "partition %d: %d reports behind and no progress for %.0f s; reading again "
+                    "from offset %d",
+                    partition,
+                    end - seek,
+                    self.realign.stall_seconds,
+                    seek,
+                )
+                self.realigned += 1
+                await positions.seek(partition, seek)
 
     def _situation(self, engine: PartitionEngine, changes: Sequence[Change]) -> list[Outgoing]:
         partition = engine.partition
@@ -324,7 +413,7 @@ def build_app(config: WorkerConfig) -> tuple[Any, Correlator]:
         key_type=bytes,
         value_type=bytes,
     )
-    correlator = Correlator(config, table, situation, deadletter)
+    correlator = Correlator(config, table, situation, deadletter, FaustPositions(app))
 
     @app.agent(reports, name="correlate")
     async def correlate(stream: Any) -> None:
@@ -354,6 +443,38 @@ def build_app(config: WorkerConfig) -> tuple[Any, Correlator]:
         correlator.revoke([tp.partition for tp in tps if tp.topic == REPORTS_TOPIC])
 
     return app, correlator
+
+
+class FaustPositions:
+    """:class:`Positions` over the faust app's consumer."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def ready(self) -> bool:
+        app = self.app
+        return not app.rebalancing and bool(app.tables.recovery.completed.is_set())
+
+    async def ends(self) -> dict[int, int]:
+        consumer = self.app.consumer
+        tps = [tp for tp in consumer.assignment() if tp.topic == REPORTS_TOPIC]
+        if not tps:
+            return {}
+        return {tp.partition: offset for tp, offset in (await consumer.highwaters(*tps)).items()}
+
+    async def earliest(self, partition: int) -> int:
+        tp = self._tp(partition)
+        offsets = await self.app.consumer.earliest_offsets(tp)
+        return int(offsets[tp])
+
+    async def seek(self, partition: int, offset: int) -> None:
+        await self.app.consumer.seek(self._tp(partition), offset)
+
+    @staticmethod
+    def _tp(partition: int) -> Any:
+        from faust.types import TP
+
+        return TP(REPORTS_TOPIC, partition)
 
 
 def run_worker(config: WorkerConfig, *, loglevel: str = "warning") -> None:
