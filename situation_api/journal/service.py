@@ -1,6 +1,13 @@
 """The journal in the running system: operator actions (recorded before the engine applies them,
 with the log offset they follow, so they are also the engine's replayable input) and automatic
-escalation level changes (written by a background task from the runtime's changes)."""
+escalation level changes (written by a background task from the runtime's changes).
+
+In the distributed mode the journal lives in PostgreSQL, shared by every API instance (appends
+are serialised there, one chain). An action's entry names the partition of the report topic it
+was sent to instead of a log offset: the topic is the engine's input there (see
+``situation_api.bus_actions``). Level changes are journaled by the archive, the one process that
+reads every situation change (:class:`BusLevelJournal`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Final
 
 from correlation.actions import (
@@ -27,6 +35,7 @@ from situation_api.runtime import PendingAction
 log = logging.getLogger(__name__)
 
 LEVEL_CHANGED: Final = "level_changed"
+ACTION_FAILED: Final = "action_failed"
 ENGINE_ACTOR: Final = "engine (escalation rules)"
 ACTION_NAMES: Final = frozenset(
     ("acknowledge", "note", "set_status", "merge", "split", "declare_level")
@@ -44,18 +53,33 @@ class Journal:
 
     # -- operator actions ----------------------------------------------------------------------
 
-    async def record(self, action: Action, offset: int) -> JournalEntry:
-        payload: dict[str, Any] = {"offset": offset, "input": action_to_builtins(action)}
+    async def record(
+        self, action: Action, offset: int | None, *, partition: int | None = None
+    ) -> JournalEntry:
+        """Journal ``action``: applied after log ``offset`` (embedded mode) or sent to report
+        topic ``partition`` (distributed mode)."""
+        payload: dict[str, Any] = {"input": action_to_builtins(action)}
+        if offset is not None:
+            payload["offset"] = offset
+        if partition is not None:
+            payload["partition"] = partition
         return await self.store.append(
             action.at, action.actor, action_name(action), subject_of(action), payload
         )
 
+    async def failed(self, entry: JournalEntry, at: datetime, reason: str) -> JournalEntry:
+        """Journal that the action of ``entry`` did not take effect (distributed mode: the bus
+        did not take it, or the engine refused it)."""
+        payload = {"entry": entry.seq, "reason": reason}
+        return await self.store.append(at, entry.actor, ACTION_FAILED, entry.subject, payload)
+
     async def actions_after(self, seq: int) -> list[PendingAction]:
-        """The journaled operator actions after journal ``seq``, as engine input."""
+        """The journaled operator actions after journal ``seq``, as engine input (entries of
+        the distributed mode, which carry no log offset, are not the embedded engine's)."""
         out: list[PendingAction] = []
         while page := await self.store.since(seq, PAGE):
             for entry in page:
-                if entry.action in ACTION_NAMES:
+                if entry.action in ACTION_NAMES and "offset" in entry.payload:
                     out.append(
                         PendingAction(
                             entry.seq, int(entry.payload["offset"]), _action(entry.payload)
@@ -89,18 +113,7 @@ class Journal:
             change = await self._queue.get()
             while True:
                 try:
-                    await self.store.append(
-                        change.at,
-                        ENGINE_ACTOR,
-                        LEVEL_CHANGED,
-                        f"district:{change.id}",
-                        {
-                            "change_seq": change.seq,
-                            "old_level": change.old_level,
-                            "new_level": change.new_level,
-                            "reason": change.reason,
-                        },
-                    )
+                    await append_level(self.store, change, change.seq)
                     self._unwritten -= 1
                     break
                 except asyncio.CancelledError:
@@ -128,3 +141,54 @@ class Journal:
 
 def _action(payload: dict[str, Any]) -> AnyAction:
     return decode_action(payload["input"])
+
+
+async def append_level(
+    store: JournalStore, change: DistrictLevelChanged, seq: int, **extra: int
+) -> JournalEntry:
+    """The entry of an automatic level change whose stream seq is ``seq``."""
+    payload: dict[str, Any] = {
+        "change_seq": seq,
+        "old_level": change.old_level,
+        "new_level": change.new_level,
+        "reason": change.reason,
+        **extra,
+    }
+    return await store.append(
+        change.at, ENGINE_ACTOR, LEVEL_CHANGED, f"district:{change.id}", payload
+    )
+
+
+class BusLevelJournal:
+    """Journals the level changes of the distributed mode; run by exactly one process (the
+    archive), which reads every change on the situation topic.
+
+    A correlation worker that crashed derives and publishes again what it had published since
+    its last journalled record; those copies carry the same engine seq within their partition.
+    So an entry names its partition and engine seq, and a change whose engine seq is not above
+    the last one journaled for its partition is a copy (marks recovered from the journal at start).
+    """
+
+    def __init__(self, store: JournalStore) -> None:
+        self.store = store
+        self.marks: dict[int, int] = {}  # partition -> engine seq of the last level change
+
+    async def start(self) -> None:
+        after = 0
+        while page := await self.store.since(after, PAGE, action=LEVEL_CHANGED):
+            for entry in page:
+                partition = entry.payload.get("partition")
+                engine_seq = entry.payload.get("engine_seq")
+                if isinstance(partition, int) and isinstance(engine_seq, int):
+                    self.marks[partition] = max(self.marks.get(partition, 0), engine_seq)
+            after = page[-1].seq
+
+    async def record(self, partition: int, change: DistrictLevelChanged, seq: int) -> bool:
+        """Journal ``change`` (``change.seq``: the engine seq in ``partition``; ``seq``: the
+        stream seq the API and the history give it) unless it was journaled; whether it was
+        new."""
+        if change.seq <= self.marks.get(partition, 0):
+            return False
+        await append_level(self.store, change, seq, partition=partition, engine_seq=change.seq)
+        self.marks[partition] = change.seq
+        return True
