@@ -7,7 +7,9 @@ Two consumers in the group ``lagezentrum-archive``:
   stay queryable and auditable with the embedded mode's schema and retention;
 - the situation topic → the history store, every change under the same ``seq`` an API instance
   gives it (the sum of the next offsets of all partitions, see
-  :mod:`situation_api.bus_source`), so the API's history queries line up with its stream.
+  :mod:`situation_api.bus_source`), so the API's history queries line up with its stream; and
+  every escalation level change into the operator journal (the archive is the one process that
+  reads them all; see :class:`~situation_api.journal.service.BusLevelJournal`).
 
 Offsets are committed after the rows are committed: at-least-once, and both stores ignore what
 they already hold.
@@ -21,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from correlation.changes import decode_change, encode_change
+from correlation.changes import DistrictLevelChanged, decode_change, encode_change
 from ingest.bus.publisher import RAW_HEADER
 from ingest.bus.wire import copy_of, decode_from_bus
 from ingest.errors import ReportInvalid
@@ -29,6 +31,8 @@ from ingest.report import Report
 from ingest.store import Database, PostgresReportLog
 from ops.kafka.topics import REPORTS_TOPIC, SITUATION_TOPIC
 from situation_api.history import PostgresHistoryStore, StoredChange
+from situation_api.journal import PostgresJournal
+from situation_api.journal.service import BusLevelJournal
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,8 @@ class Archive:
         self._db = await Database.connect(self._url)
         report_log = await PostgresReportLog.open(self._db)
         history = await PostgresHistoryStore.open(self._db)
+        levels = BusLevelJournal(await PostgresJournal.open(self._db))
+        await levels.start()
         reports = AIOKafkaConsumer(
             REPORTS_TOPIC,
             bootstrap_servers=self._bootstrap,
@@ -73,7 +79,9 @@ class Archive:
         situation.assign([TopicPartition(SITUATION_TOPIC, p) for p in sorted(partitions)])
         self._tasks = [
             asyncio.create_task(self._reports(reports, report_log), name="archive-reports"),
-            asyncio.create_task(self._situation(situation, history), name="archive-situation"),
+            asyncio.create_task(
+                self._situation(situation, history, levels), name="archive-situation"
+            ),
         ]
 
     async def wait(self, stop: asyncio.Event) -> None:
@@ -125,7 +133,9 @@ class Archive:
             if batches:
                 await consumer.commit()
 
-    async def _situation(self, consumer: Any, history: PostgresHistoryStore) -> None:
+    async def _situation(
+        self, consumer: Any, history: PostgresHistoryStore, levels: BusLevelJournal
+    ) -> None:
         from aiokafka import TopicPartition
 
         tps = sorted(consumer.assignment(), key=lambda tp: tp.partition)
@@ -139,6 +149,7 @@ class Archive:
         while True:
             batches = await consumer.getmany(timeout_ms=500, max_records=5_000)
             stored: list[StoredChange] = []
+            level_changes: list[tuple[int, DistrictLevelChanged, int]] = []
             for tp, records in sorted(batches.items(), key=lambda item: item[0].partition):
                 for record in records:
                     seq += record.offset + 1 - position[tp.partition]
@@ -147,9 +158,12 @@ class Archive:
                     if record.value is None or key.startswith("clock:"):
                         continue
                     try:
-                        change = msgspec.structs.replace(decode_change(record.value), seq=seq)
+                        decoded = decode_change(record.value)
                     except msgspec.MsgspecError:
                         continue
+                    if isinstance(decoded, DistrictLevelChanged):
+                        level_changes.append((tp.partition, decoded, seq))
+                    change = msgspec.structs.replace(decoded, seq=seq)
                     stored.append(
                         StoredChange(
                             seq=seq,
@@ -163,6 +177,8 @@ class Archive:
             if stored:
                 await history.append(stored)
                 self.changes += len(stored)
+            for partition, level_change, at_seq in level_changes:
+                await levels.record(partition, level_change, at_seq)
             if batches:
                 await consumer.commit(
                     {TopicPartition(SITUATION_TOPIC, p): off for p, off in position.items()}

@@ -12,6 +12,10 @@ order partitions were interleaved: two instances that have consumed the same off
 same ``seq`` for the same picture. Records that change nothing visible (clock records,
 tombstones after their change) leave gaps. A client reconnecting with ``since`` to another
 instance may therefore be sent a snapshot rather than deltas.
+
+For operator actions (:mod:`situation_api.bus_actions`) it also remembers which partition
+published each incident (the one whose engine holds it) and the outcomes of actions that the
+workers' clock records report.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -41,7 +46,24 @@ from situation_api.progress import Progress
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[Sequence[tuple[int, bytes]]], None]
-_clock_decoder: Final = msgspec.json.Decoder()
+
+
+class _Clock(msgspec.Struct):
+    """What an API instance reads of a worker's clock record (``ops.workers.partition``)."""
+
+    as_of: str | None = None
+    actions: list[tuple[int, str | None]] = []
+
+
+_clock_decoder: Final = msgspec.json.Decoder(_Clock)
+OUTCOMES: Final = 10_000  # action outcomes remembered for callers waiting on them
+
+
+class NotSeen:
+    """The outcome of an action the picture has not seen handled (yet)."""
+
+
+NOT_SEEN: Final = NotSeen()
 
 
 class _EngineClock:
@@ -78,6 +100,8 @@ class BusPicture:
         self._task: asyncio.Task[None] | None = None
         self._cache: tuple[int, str | None, bytes] | None = None
         self._end: dict[int, int] = {}
+        self._owners: dict[str, int] = {}  # incident id -> partition that publishes it
+        self._outcomes: OrderedDict[int, str | None] = OrderedDict()
         self._progress = Progress()
         self.engine = _EngineClock(self)
         self.ready = False
@@ -93,6 +117,10 @@ class BusPicture:
 
     def picture(self) -> Picture:
         return self._picture.copy()
+
+    def current(self) -> Picture:
+        """The live picture itself, not a copy: read it, never change it."""
+        return self._picture
 
     def as_of(self) -> str | None:
         return self._picture.as_of
@@ -126,6 +154,25 @@ class BusPicture:
     async def wait_seq(self, seq: int, timeout: float) -> bool:
         """Wait until ``seq`` reaches ``seq`` (tests and the benchmark)."""
         return await self._progress.wait_until(lambda: self.seq >= seq, timeout)
+
+    # -- operator actions --------------------------------------------------------------------------
+
+    @property
+    def partitions(self) -> int:
+        return len(self._next)
+
+    def owner_of(self, incident_id: str) -> int | None:
+        """The partition whose engine holds live incident ``incident_id``."""
+        return self._owners.get(incident_id)
+
+    async def outcome(self, journal_seq: int, timeout: float) -> str | NotSeen | None:
+        """How the engine handled the action of journal entry ``journal_seq``: None (applied;
+        this picture shows its changes), the reason it was not applied, or :data:`NOT_SEEN`
+        if no worker reported it within ``timeout`` seconds."""
+        outcomes = self._outcomes
+        if await self._progress.wait_until(lambda: journal_seq in outcomes, timeout):
+            return outcomes[journal_seq]
+        return NOT_SEEN
 
     # -- life cycle --------------------------------------------------------------------------------
 
@@ -229,7 +276,10 @@ class BusPicture:
         if entity == "clock":
             if value is not None:
                 with contextlib.suppress(msgspec.MsgspecError):
-                    picture.advance(_clock_decoder.decode(value).get("as_of"))
+                    record = _clock_decoder.decode(value)
+                    picture.advance(record.as_of)
+                    for journal_seq, why in record.actions:
+                        self._outcome(journal_seq, why)
             picture.seq = seq
             return None
         if value is None:
@@ -245,8 +295,19 @@ class BusPicture:
                 picture.seq = seq
                 return None
             change = msgspec.structs.replace(decoded, seq=seq)
+        if entity == "incident":
+            if change.view is None:
+                self._owners.pop(ident, None)
+            else:
+                self._owners[ident] = partition
         picture.apply(change)
         return seq, encode_change(change)
+
+    def _outcome(self, journal_seq: int, why: str | None) -> None:
+        self._outcomes[journal_seq] = why
+        self._outcomes.move_to_end(journal_seq)
+        if len(self._outcomes) > OUTCOMES:
+            self._outcomes.popitem(last=False)
 
 
 def _removal(entity: str, ident: str, seq: int, picture: Picture) -> Change | None:
@@ -274,7 +335,9 @@ def _removal(entity: str, ident: str, seq: int, picture: Picture) -> Change | No
 async def open_bus_services(settings: Any, url: str | None, *, stack: Any) -> Any:
     """The services of an API instance in the distributed mode: ingest routes publish to the
     report topic, the picture comes from the situation topic, history from PostgreSQL at ``url``
-    when given (the archive writes it), else none beyond the in-memory ring."""
+    when given (the archive writes it), else none beyond the in-memory ring. Operator actions
+    and the journal need that database too (the journal is shared by every instance); without
+    it their routes answer 503 naming the setting."""
     from correlation.rules import Rules
     from ingest.bus.publisher import KafkaReportLog
     from ingest.bus.regions import RegionOf
@@ -282,7 +345,10 @@ async def open_bus_services(settings: Any, url: str | None, *, stack: Any) -> An
     from ingest.store import Database, MemoryFeedStatusStore, PostgresFeedStatusStore
     from ingest.store.port import FeedStatusStore
     from situation_api.auth import MemoryTokenStore, PostgresTokenStore, TokenStore
+    from situation_api.bus_actions import NO_DATABASE, BusActions
     from situation_api.history import HistoryStore, MemoryHistoryStore, PostgresHistoryStore
+    from situation_api.journal import PostgresJournal
+    from situation_api.journal.service import Journal
     from situation_api.services import Services
     from situation_api.stream import open_hub
 
@@ -291,12 +357,14 @@ async def open_bus_services(settings: Any, url: str | None, *, stack: Any) -> An
     history: HistoryStore
     feeds: FeedStatusStore
     tokens: TokenStore
+    journal: Journal | None = None
     if url is not None and url.startswith("postgres"):
         db = await Database.connect(url)
         stack.push_async_callback(db.close)
         history = await PostgresHistoryStore.open(db)
         feeds = await PostgresFeedStatusStore.open(db)
         tokens = await PostgresTokenStore.open(db)
+        journal = Journal(await PostgresJournal.open(db))
     else:
         history, feeds = MemoryHistoryStore(), MemoryFeedStatusStore()
         tokens = MemoryTokenStore()
@@ -307,6 +375,12 @@ async def open_bus_services(settings: Any, url: str | None, *, stack: Any) -> An
     await source.start()
     stack.push_async_callback(source.stop)
     hub = await open_hub(source, settings, stack)
+    extra: dict[str, Any]
+    if journal is None:
+        # one journal for all instances needs the shared database; none here: say so (503)
+        extra = {"journal_missing": NO_DATABASE}
+    else:
+        extra = {"journal": journal, "bus_actions": BusActions(source, publisher, journal)}
     return Services(
         settings=settings,
         report_log=publisher,
@@ -315,4 +389,5 @@ async def open_bus_services(settings: Any, url: str | None, *, stack: Any) -> An
         runtime=source,  # type: ignore[arg-type]  # the Runtime surface the routes use
         hub=hub,
         tokens=tokens,
+        extra=extra,
     )

@@ -189,6 +189,23 @@ class KafkaReportLog:
             self._changed = asyncio.Event()
         return [r for r in results if r is not None]
 
+    async def publish(
+        self, value: bytes, *, key: bytes, partition: int, headers: Sequence[tuple[str, bytes]]
+    ) -> int:
+        """One record that is not a report (an operator action) to ``partition``; returns its
+        offset + 1 once the broker acknowledged it; :class:`BusUnavailable` as for ``append``."""
+        producer = await self._current()
+        try:
+            async with asyncio.timeout(self._timeout):
+                sent = await producer.send(
+                    self._topic, value, key=key, partition=partition, headers=list(headers)
+                )
+                metadata = await sent
+        except Exception as error:
+            self._retire(producer)
+            raise BusUnavailable(f"publishing to {self._topic} failed: {error}") from error
+        return int(metadata.offset) + 1
+
     async def read(self, after: int, limit: int) -> list[Report]:
         return []
 
