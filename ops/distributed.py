@@ -16,13 +16,13 @@ brokers as long as ``--broker-wait`` allows (default: as long as it takes, see
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -78,9 +78,12 @@ async def prepare_topics_patiently(
     )
 
 
-def worker_command(bus: str, partitions: int, replication: int = 1) -> list[str]:
-    """The command line of one correlation worker process."""
-    return [
+def worker_command(
+    bus: str, partitions: int, replication: int = 1, *, parent: int | None = None
+) -> list[str]:
+    """The command line of one correlation worker process; with ``parent`` (a pid) the worker
+    ends when that process does (see :func:`ops.supervisor.exit_with_parent`)."""
+    command = [
         sys.executable,
         "-c",
         "from ops.cli import main; main()",
@@ -92,6 +95,7 @@ def worker_command(bus: str, partitions: int, replication: int = 1) -> list[str]
         "--replication",
         str(replication),
     ]
+    return command if parent is None else [*command, "--parent", str(parent)]
 
 
 def start_worker(bus: str, partitions: int, replication: int = 1) -> subprocess.Popen[bytes]:
@@ -109,31 +113,60 @@ async def run_distributed(
 ) -> None:
     """``serve --bus``: topics, N correlation workers (subprocesses), the feed gate, the archive
     (with a database URL) and the API/ingest server, until SIGTERM/SIGINT. Waits for the brokers
-    first (``broker_wait`` seconds; None: as long as it takes)."""
+    first (``broker_wait`` seconds; None: as long as it takes).
+
+    A worker that exits is started again (:class:`~ops.supervisor.Supervisor`); the workers end
+    with serve, even a killed one. A failing archive ends serve with :class:`ServeFailed`: it has
+    no supervisor of its own in this process, and serving on without archiving would lose the
+    history silently."""
     import uvicorn
 
     from ingest.bus.url import bootstrap_of
     from ops.archive import Archive
+    from ops.kafka.errors import KafkaError
     from ops.kafka.topics import AGENCIES
     from ops.serve import ServeFailed, _announce, server_config
+    from ops.supervisor import Supervisor
     from situation_api.app import create_app
 
     assert settings.bus is not None
-    from ops.kafka.errors import KafkaError
-
     bootstrap = bootstrap_of(settings.bus)
     try:
         await prepare_topics_patiently(bootstrap, partitions, replication, broker_wait)
     except KafkaError as error:
         raise ServeFailed(str(error)) from None
-    procs = [start_worker(settings.bus, partitions, replication) for _ in range(workers)]
+    supervisor = Supervisor(
+        worker_command(settings.bus, partitions, replication, parent=os.getpid()), workers
+    )
+    supervisor.start()
+    failures: list[str] = []
+    guards: list[asyncio.Task[None]] = []
     archive: Archive | None = None
     try:
-        if settings.database_url is not None:
-            archive = Archive(bootstrap, settings.database_url)
-            await archive.start()
         application = create_app(settings, database_url=settings.database_url or "memory://")
         server = uvicorn.Server(server_config(settings, application))
+
+        def guard(what: str, body: Coroutine[Any, Any, None]) -> None:
+            """Serving ends when ``body`` fails (or returns, which it must not)."""
+
+            async def watch() -> None:
+                try:
+                    await body
+                    failures.append(f"{what} stopped")
+                except Exception as error:
+                    failures.append(f"{what} failed: {_one_line(error)}")
+                server.should_exit = True
+
+            guards.append(asyncio.create_task(watch(), name=f"serve-guard-{what}"))
+
+        guard("worker supervision", supervisor.run())
+        if settings.database_url is not None:
+            archive = Archive(bootstrap, settings.database_url)
+            try:
+                await archive.start()
+            except Exception as error:
+                raise ServeFailed(f"archive did not start: {_one_line(error)}") from None
+            guard("archive", archive.wait(asyncio.Event()))
         gate = await _start_gate(bootstrap, AGENCIES, settings.rules_file)
         watcher = asyncio.create_task(_announce(server, on_started))
         try:
@@ -141,19 +174,21 @@ async def run_distributed(
         finally:
             watcher.cancel()
             await gate.stop()
+        if failures:
+            raise ServeFailed(failures[0])
         if not server.started:
             raise ServeFailed("start-up failed: see the log above")
     finally:
+        for task in guards:
+            task.cancel()
+        await asyncio.gather(*guards, return_exceptions=True)
         if archive is not None:
             await archive.stop()
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                await asyncio.to_thread(proc.wait, 15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        await supervisor.stop()
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(f"{type(error).__name__}: {error}".split())
 
 
 async def _start_gate(
@@ -218,12 +253,19 @@ def correlate(
     rules_file: Annotated[Path | None, typer.Option(help="correlation rules (TOML)")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML settings file")] = None,
     broker_wait: BrokerWaitOption = None,
+    parent: Annotated[
+        int | None, typer.Option(hidden=True, help="pid of the process to end with")
+    ] = None,
 ) -> None:
     """Run one correlation worker (faust-streaming) on the report topic's partitions."""
     from ops.kafka.errors import KafkaError
     from ops.workers.correlate import WorkerConfig, run_worker
     from situation_api.app import configure_logging
 
+    if parent is not None:
+        from ops.supervisor import exit_with_parent
+
+        exit_with_parent(parent)
     settings = _settings(config, bus=bus, rules_file=rules_file)
     # Until faust sets up its own logging: the waiting for the brokers must be visible.
     configure_logging(settings.log_level)
