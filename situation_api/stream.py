@@ -11,6 +11,9 @@ ring; fan-out encodes each message ONCE and puts the same ``str`` into every cli
 deque without awaiting. Each client has its own sender task that blocks on its own socket. When a
 client's deque is full it is emptied and replaced by a resync marker: the client gets a fresh
 snapshot when its socket drains again, and deltas already covered by that snapshot are skipped.
+A client whose deque holds several deltas gets them as one delta (their changes in order): the
+fan-out's cost is per websocket message, so a hub under load sends fewer, larger messages to the
+clients that fell behind instead of falling further behind.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 # A client that missed more than this catches up with a snapshot rather than a replay.
 MAX_CATCH_UP: Final = 50_000
 CHUNK: Final = 2_000  # changes per catch-up delta message
+MERGE_MAX: Final = 64  # queued deltas sent as one message at most
 
 
 class PictureSource(Protocol):
@@ -76,6 +80,7 @@ class _Message:
     seq: int
     text: str
     kind: str  # "delta" | "heartbeat" | "resync"
+    changes: str = ""  # a delta's changes, comma-joined (for merging)
 
 
 _RESYNC: Final = _Message(-1, "", "resync")
@@ -106,8 +111,30 @@ class _Client:
 
 def delta_text(changes: Sequence[tuple[int, bytes]]) -> str:
     """One delta message for changes in seq order (its seq is the last change's)."""
-    body = b",".join(encoded for _, encoded in changes).decode()
-    return f'{{"type":"delta","seq":{changes[-1][0]},"changes":[{body}]}}'
+    return _delta(changes[-1][0], _joined(changes))
+
+
+def _joined(changes: Sequence[tuple[int, bytes]]) -> str:
+    return b",".join(encoded for _, encoded in changes).decode()
+
+
+def _delta(seq: int, joined: str) -> str:
+    return f'{{"type":"delta","seq":{seq},"changes":[{joined}]}}'
+
+
+def _merged(first: _Message, queue: deque[_Message], after: int) -> tuple[int, str]:
+    """``first`` and the deltas right behind it in ``queue`` (taken from it) as one delta text;
+    deltas at or below ``after`` are already covered and dropped."""
+    if not first.changes or not queue or not queue[0].changes:
+        return first.seq, first.text
+    parts = [first.changes]
+    seq = first.seq
+    while queue and queue[0].changes and len(parts) < MERGE_MAX:
+        message = queue.popleft()
+        if message.seq > after:
+            parts.append(message.changes)
+            seq = message.seq
+    return seq, _delta(seq, ",".join(parts))
 
 
 class StreamHub:
@@ -176,7 +203,9 @@ class StreamHub:
         if not pending:
             return
         if self._clients:
-            message = _Message(pending[-1][0], delta_text(pending), "delta")
+            joined = _joined(pending)
+            seq = pending[-1][0]
+            message = _Message(seq, _delta(seq, joined), "delta", joined)
             self._fan_out(message)
             metrics.STREAM_MESSAGES.labels("delta").inc()
         for listener in self.on_flush:
@@ -323,8 +352,8 @@ class StreamHub:
                 await websocket.send_text(text)
             elif message.kind == "delta":
                 if message.seq > client.last:
-                    client.last = message.seq
-                    await websocket.send_text(message.text)
+                    client.last, text = _merged(message, queue, client.last)
+                    await websocket.send_text(text)
             elif message.seq >= client.last:  # heartbeat
                 await websocket.send_text(message.text)
 

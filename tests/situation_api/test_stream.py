@@ -96,6 +96,42 @@ async def test_hub_resyncs_a_stuck_client_without_waiting_for_it() -> None:
     await hub.close()
 
 
+async def test_a_client_behind_gets_its_queued_deltas_as_one_message() -> None:
+    """Deltas that piled up while a client's socket was busy go out merged, in order, once; a
+    client that keeps up gets one message per flush."""
+    source = _Source()
+    hub = StreamHub(source, queue_size=100, heartbeat_seconds=60, flush_seconds=0)
+    keeping_up, behind = _Socket(), _Socket()
+    serving = [
+        asyncio.create_task(hub.serve(keeping_up, None)),  # type: ignore[arg-type]
+        asyncio.create_task(hub.serve(behind, None)),  # type: ignore[arg-type]
+    ]
+    await asyncio.sleep(0.05)
+    behind.stuck = True  # its next send blocks until released
+
+    def publish(seq: int) -> None:
+        source.seq = seq
+        hub.publish([(seq, json.dumps({"seq": seq, "type": "X"}).encode())])
+
+    publish(1)
+    await asyncio.sleep(0.01)  # both take delta 1; the behind one is now blocked in its send
+    for seq in range(2, 12):
+        publish(seq)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    behind.stuck = False
+    behind.release.set()
+    await asyncio.sleep(0.05)
+    deltas = [m for m in behind.sent if m["type"] == "delta"]
+    assert [[c["seq"] for c in m["changes"]] for m in deltas] == [[1], list(range(2, 12))]
+    assert deltas[-1]["seq"] == 11
+    assert [m["seq"] for m in keeping_up.sent if m["type"] == "delta"] == list(range(1, 12))
+    for task in serving:
+        task.cancel()
+    await asyncio.gather(*serving, return_exceptions=True)
+    await hub.close()
+
+
 async def _read_all(ws: ClientConnection, until_seq: list[int], seen: list[int]) -> None:
     while True:
         message = json.loads(await ws.recv())
