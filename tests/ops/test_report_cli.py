@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ops.scenario import DEFAULT_START, generate
 from situation_api.reports import ReportOptions, build_report
 from tests.situation_api.live_server import live_server, now_minus, post
 from tests.situation_api.live_server import report as make_report
+from tests.situation_api.reports.sitrep_spec import conformance_errors
 
 AT = DEFAULT_START + timedelta(hours=18)
 runner = CliRunner()
@@ -69,6 +71,17 @@ def test_report_from_input(scenario_file: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert pdf.read_bytes().startswith(b"%PDF-")
+
+    sitrep = tmp_path / "report.xml"
+    result = runner.invoke(
+        app,
+        ["report", "-i", str(scenario_file), "-f", "sitrep", "-o", str(sitrep),
+         "--at", AT.isoformat()],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert conformance_errors(sitrep.read_bytes()) == []
+    subs = re.findall(rb"<sitrep:subIncident>", sitrep.read_bytes())
+    assert len(subs) == expected.totals.open
 
     stdout = runner.invoke(
         app, ["report", "-i", str(scenario_file), "-f", "geojson", "-o", "-"]

@@ -190,7 +190,11 @@ def test_sitrep_structure(report: SituationReport, files: dict[str, Path]) -> No
     root = ET.fromstring(files["sitrep"].read_bytes())
     assert root.tag == f"{{{SITREP_NS}}}sitRep"
     names = [child.tag.split("}")[1] for child in root]
-    required = [n for n in HEADER if n != "originatingMessageID"]
+    unused = {
+        "originatingMessageID", "precedingMessageID", "reportingLocation", "actionPlan",
+        "nextContact",
+    }  # fmt: skip
+    required = [n for n in HEADER if n not in unused]
     assert [n for n in names if n in HEADER] == required  # all present, in schema order
     assert root.findtext(f"{{{SITREP_NS}}}messageID") == report.number
     period = root.find(f"{{{SITREP_NS}}}forTimePeriod")
@@ -205,7 +209,9 @@ def test_sitrep_structure(report: SituationReport, files: dict[str, Path]) -> No
     assert body is not None
     xsi = "{http://www.w3.org/2001/XMLSchema-instance}type"
     assert body.get(xsi) == "sitrep:SituationInformationType"
-    assert len(body.findall(f"{{{SITREP_NS}}}jurisdictionInformation")) == 36
+    primary = body.find(f"{{{SITREP_NS}}}primaryIncidentInformation")
+    assert primary is not None
+    assert len(primary.findall(f"{{{SITREP_NS}}}jurisdictionInformation")) == 36
 
 
 # -- CAP ------------------------------------------------------------------------------------------
@@ -273,31 +279,33 @@ def test_figures_agree_across_formats(
     csv_figures = {k: int(summary[k]) for k in expected}
     header: dict[str, Any] = msgspec.json.decode(files["geojson"].read_bytes())["report"]["totals"]
     geojson = {k: header[k] for k in expected}
-    root = ET.fromstring(files["sitrep"].read_bytes())
-
-    def sitrep(name: str) -> int:
-        found = root.find(f".//{{{SITREP_NS}}}{name}")
-        assert found is not None
-        assert found.text is not None
-        return int(found.text)
-
+    # The SitRep has elements for neither totals nor casualties: it carries one subIncident per
+    # open incident and, per district, a free-text description with the district's figures.
+    body = ET.fromstring(files["sitrep"].read_bytes()).find(f"{{{SITREP_NS}}}report")
+    assert body is not None
     sitrep_figures = {
-        "incidents": sitrep("incidents"), "open": sitrep("openIncidents"),
-        "resolved": sitrep("resolvedIncidents"), "dead": sitrep("dead"),
-        "injured": sitrep("injured"), "evacuated": sitrep("evacuated"),
-        "warnings": sitrep("activeWarnings"),
-    }  # fmt: skip
+        "open": len(body.findall(f".//{{{SITREP_NS}}}subIncident")),
+    }
+    descriptions = [
+        e.text or "" for e in body.iter(f"{{{SITREP_NS}}}description")
+    ]  # one per district, in district order
     cap = parse_cap(files["cap"].read_bytes()).reports
     assert len(cap) == t.incidents + t.warnings
     assert sum(1 for r in cap if r.category.startswith("weather")) == t.warnings
     for name, found in {"pdf": pdf, "html": html_figures, "csv": csv_figures,
                         "geojson": geojson, "sitrep": sitrep_figures}.items():  # fmt: skip
-        assert found == expected, name
+        assert found == {k: expected[k] for k in found}, name
     # per district too: the CSV's district table against the PDF's district rows
     districts = _csv_sections(files["csv"].read_bytes())["district"]
-    for row, district in zip(districts, report.districts, strict=True):
+    for row, district, text in zip(districts, report.districts, descriptions, strict=True):
         assert int(row["open"]) == district.open_total
         assert int(row["injured"]) == district.figures.injured
+        told = dict(re.findall(r"(Offene Einsätze|Tote|Verletzte): (\d+)", text))
+        assert told == {
+            "Offene Einsätze": row["open"],
+            "Tote": row["dead"],
+            "Verletzte": row["injured"],
+        }
         line = next(x for x in pdf_text.splitlines() if f" {district.ags} " in f" {x} ")
         numbers = [
             int(n) for n in re.findall(r"(?<![\d.])\d+(?![\d.])", line.split(district.name)[-1])
