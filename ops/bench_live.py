@@ -22,6 +22,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,6 +100,7 @@ class _Stats:
     delta: list[float] = field(default_factory=list)
     frames: int = 0
     snapshots: int = 0
+    stale_retries: int = 0
 
     def error(self, kind: str) -> None:
         self.errors += 1
@@ -160,6 +162,9 @@ class _Load:
     async def _conn(self) -> _Conn:
         if self.idle:
             return self.idle.pop()
+        return await self._fresh()
+
+    async def _fresh(self) -> _Conn:
         reader, writer = await asyncio.open_connection(self.host, self.port)
         return _Conn(reader, writer)
 
@@ -169,6 +174,7 @@ class _Load:
         bodies = [body for _, body in items]
         body = self.encoder.encode(bodies[0] if self.batch == 1 else bodies)
         stats = self.stats
+        reused = bool(self.idle)
         try:
             conn = await self._conn()
         except OSError as error:
@@ -181,18 +187,34 @@ class _Load:
             stats.sent_at[thread] = started
             for pending in stats.pending:
                 pending[thread] = started
-        try:
-            status = await conn.post(self.head, body)
-        except (OSError, asyncio.IncompleteReadError, ValueError) as error:
-            stats.error(type(error).__name__)
-            conn.writer.close()
-            return
+        while True:
+            try:
+                status = await conn.post(self.head, body)
+                break
+            except (OSError, asyncio.IncompleteReadError, ValueError) as error:
+                conn.writer.close()
+                if not (reused and _unanswered(error)):
+                    stats.error(type(error).__name__)
+                    return
+            # The server closed the idle keep-alive connection (uvicorn: after 5 s) before this
+            # request reached it; an HTTP client sends it again on a new one, and so do we.
+            stats.stale_retries += 1
+            reused = False
+            try:
+                conn = await self._fresh()
+            except OSError as error:
+                stats.error(type(error).__name__)
+                return
         self.idle.append(conn)
         if status == 202:
             stats.accepted += self.batch
             stats.accept.append(time.perf_counter() - started)
         else:
             stats.error(f"http_{status}")
+            # refused, so stored nothing: no delta will name it, and none is missing
+            for thread in threads:
+                for pending in stats.pending:
+                    pending.pop(thread, None)
 
     async def drive(self) -> float:
         tasks: set[asyncio.Task[None]] = set()
@@ -213,6 +235,13 @@ class _Load:
         for conn in self.idle:
             conn.writer.close()
         return elapsed
+
+
+def _unanswered(error: Exception) -> bool:
+    """The connection was gone before any byte of an answer came back."""
+    if isinstance(error, asyncio.IncompleteReadError):
+        return not error.partial
+    return isinstance(error, (ConnectionResetError, BrokenPipeError))
 
 
 _delta_decoder: Final = msgspec.json.Decoder()
@@ -281,10 +310,18 @@ async def run_bench(
     seed: int = 1,
     batch: int = 1,
     token: str | None = None,
+    stream_url: str | None = None,
+    drain: float = 1.0,
+    phase: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
+    """Load on ``url`` with the websocket clients on ``stream_url`` (default: ``url``), waiting
+    up to ``drain`` seconds after the load for the last deltas. ``phase`` hears ``"load"`` when
+    the load begins (the clients are connected) and ``"loaded"`` when it ends."""
     await _wait_ready(url)
+    if stream_url is not None:
+        await _wait_ready(stream_url)
     stats = _Stats()
-    ws_url = url.replace("http://", "ws://", 1) + "/api/v1/situation/stream"
+    ws_url = (stream_url or url).replace("http://", "ws://", 1) + "/api/v1/situation/stream"
     measuring = sorted({0, clients // 2, max(clients - 1, 0)}) if clients else []
     sockets: list[ClientConnection] = []
     watchers: list[asyncio.Task[None]] = []
@@ -305,8 +342,14 @@ async def run_bench(
             stats.pending.append(pending)
         watchers.append(asyncio.create_task(_watch(ws, stats, pending)))
     load = _Load(url, rate, duration, stats, seed, batch=batch, token=token)
+    if phase is not None:
+        phase("load")
     elapsed = await load.drive()
-    await asyncio.sleep(1.0)  # let the last deltas arrive
+    if phase is not None:
+        phase("loaded")
+    settled = time.perf_counter() + drain
+    while any(stats.pending) and time.perf_counter() < settled:  # the last deltas
+        await asyncio.sleep(0.05)
     missing = sum(len(p) for p in stats.pending)
     for task in watchers:
         task.cancel()
@@ -324,6 +367,7 @@ async def run_bench(
         "accepted": stats.accepted,
         "errors": stats.errors,
         "error_kinds": stats.error_kinds,
+        "stale_connection_retries": stats.stale_retries,
         "sustained_rate": round(stats.accepted / elapsed, 1) if elapsed else 0.0,
         "accept_latency_ms": percentiles(stats.accept),
         "post_to_delta_ms": percentiles(stats.delta),

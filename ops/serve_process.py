@@ -17,11 +17,16 @@ class ServeDidNotStart(RuntimeError):
 
 
 def spawn_serve(
-    args: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 120.0
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120.0,
+    command: str = "serve",
 ) -> tuple[subprocess.Popen[str], str]:
-    """Start ``lagezentrum serve ARGS`` and return the process and the URL it announced."""
+    """Start ``lagezentrum serve ARGS`` (or another HTTP ``command``: ``ingest``, ``api``) and
+    return the process and the URL it announced."""
     process = subprocess.Popen(
-        [*CLI, "serve", *args],
+        [*CLI, command, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -36,4 +41,4 @@ def spawn_serve(
         if "serving on" in line:
             return process, line.split("serving on", 1)[1].split()[0]
     process.kill()
-    raise ServeDidNotStart(f"lagezentrum serve did not start (exit {process.poll()})")
+    raise ServeDidNotStart(f"lagezentrum {command} did not start (exit {process.poll()})")
