@@ -28,149 +28,32 @@ import contextlib
 import json
 import os
 import resource
-import signal
-import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Annotated, Any, Final
+from typing import Annotated, Any, Final
 
 import typer
 
+from ops.bench_kafka_target import TOPOLOGIES, Target, start_target
 from ops.cli import bench_app, fail
 
-TOPOLOGIES: Final = ("serve", "split")
 MAINZ: Final = (8.2473, 49.9929)
-_TICKS: Final = os.sysconf("SC_CLK_TCK")
 
 
-@dataclass
-class Target:
-    """The processes under test: POSTs go to ``ingest_url``, websockets to ``stream_url``."""
-
-    ingest_url: str
-    stream_url: str
-    roles: dict[str, list[int]] = field(default_factory=dict)  # role → pids, for the CPU figures
-    described: list[str] = field(default_factory=list)
-
-
-def _stop(process: subprocess.Popen[Any], timeout: float = 60.0) -> None:
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _drain(stream: IO[str] | None) -> None:
-    """Keep reading a child's stdout after its announcement: a full pipe would stall it."""
-    if stream is not None:
-        threading.Thread(target=stream.read, daemon=True).start()
-
-
-def _announcing(
-    stack: ExitStack, command: str, args: list[str], env: dict[str, str]
-) -> tuple[subprocess.Popen[str], str]:
-    from ops.serve_process import spawn_serve
-
-    process, url = spawn_serve(args, env=env, timeout=180, command=command)
-    stack.callback(_stop, process)
-    _drain(process.stdout)
-    return process, url
-
-
-def start_target(
-    stack: ExitStack,
-    bus: str,
-    database_url: str,
-    *,
-    topology: str,
-    workers: int,
-    partitions: int,
-) -> Target:
-    """Start the processes under test; ``stack`` stops them. Call it on a thread that outlives
-    them (the main thread): the split topology's workers end with the thread that started them
-    (see :func:`ops.supervisor.exit_with_parent`)."""
-    from ops.distributed import worker_command
-    from ops.serve_process import CLI
-
-    # Only the bench's own settings reach the processes, not an ambient installation's.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAGEZENTRUM_")}
-    env["LAGEZENTRUM_RATE_LIMIT"] = "0"
-    common = ["--bus", bus, "--partitions", str(partitions)]
-    if topology == "serve":
-        serve, url = _announcing(
-            stack,
-            "serve",
-            [*common, "--port", "0", "--workers", str(workers), "--database-url", database_url],
-            env,
-        )
-        return Target(
-            url,
-            url,
-            {"serve": [serve.pid], "workers": _children(serve.pid)},
-            [f"serve --bus --workers {workers} (ingest, API, feed gate, archive)"],
-        )
-    if topology != "split":
-        raise ValueError(f"topology must be one of {', '.join(TOPOLOGIES)}, not {topology!r}")
-    pids: list[int] = []
-    for _ in range(workers):
-        worker = _quiet(stack, worker_command(bus, partitions, parent=os.getpid()), env)
-        pids.append(worker.pid)
-    archive = _quiet(stack, [*CLI, "archive", *common, "--database-url", database_url], env)
-    ingest, ingest_url = _announcing(
-        stack, "ingest", [*common, "--port", "0"], {**env, "LAGEZENTRUM_DATABASE_URL": database_url}
-    )
-    api, api_url = _announcing(
-        stack, "api", [*common, "--port", "0", "--database-url", database_url], env
-    )
-    return Target(
-        ingest_url,
-        api_url,
-        {"ingest": [ingest.pid], "api": [api.pid], "archive": [archive.pid], "workers": pids},
-        ["ingest (HTTP + feed gate)", "api (websockets)", "archive", f"correlate ×{workers}"],
-    )
-
-
-def _quiet(stack: ExitStack, command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,
-    )
-    stack.callback(_stop, process)
-    return process
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                stat = (entry / "stat").read_text()
-                if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-                    found.append(int(entry.name))
-    return found
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (0 once it is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+def _cpu_percent(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], window: float
+) -> dict[str, float]:
+    """CPU of each role between two samples in % of one core. A process that exited meanwhile
+    takes its share with it; one that started meanwhile (a restarted worker) counts in full."""
+    return {
+        role: round(100 * sum(max(t - before[role].get(pid, 0.0), 0.0) for pid, t in now.items())
+                    / window, 1)
+        for role, now in after.items()
+    }  # fmt: skip
 
 
 def _own_cpu_seconds() -> float:
@@ -238,26 +121,60 @@ def run_live_bench(
     batch: int = 1,
     seed: int = 1,
     drain: float = 30.0,
+    logs: Path | None = None,
 ) -> dict[str, Any]:
-    """Start the processes under test, warm up, run ``bench live``'s load and watchers on them,
-    stop them; ``bench live``'s result extended by the topology, load averages and CPU."""
+    """Start the processes under test (their logs in ``logs``, else a temporary directory), warm
+    up, run ``bench live``'s load and watchers on them, stop them; ``bench live``'s result
+    extended by the topology, CPU per process during the load, load averages, worker exits and
+    the processes' log levels."""
+    with contextlib.ExitStack() as temp:
+        if logs is None:
+            logs = Path(temp.enter_context(tempfile.TemporaryDirectory(prefix="lz-bench-logs-")))
+            kept = None
+        else:
+            logs.mkdir(parents=True, exist_ok=True)
+            kept = str(logs)
+        result = _measure(
+            bus, database_url, logs, rate=rate, duration=duration, clients=clients,
+            workers=workers, partitions=partitions, topology=topology, batch=batch, seed=seed,
+            drain=drain,
+        )  # fmt: skip
+    result["logs"] = kept
+    return result
+
+
+def _measure(
+    bus: str,
+    database_url: str,
+    logs: Path,
+    *,
+    rate: float,
+    duration: float,
+    clients: int,
+    workers: int,
+    partitions: int,
+    topology: str,
+    batch: int,
+    seed: int,
+    drain: float,
+) -> dict[str, Any]:
     from ops.bench_live import run_bench
     from ops.loop import run as run_loop
 
     load_before = os.getloadavg()
     token = run_loop(create_token(database_url))
+    samples: dict[str, tuple[float, dict[str, dict[int, float]], tuple[float, ...]]] = {}
     with ExitStack() as stack:
         target = start_target(
-            stack, bus, database_url, topology=topology, workers=workers, partitions=partitions
-        )
+            stack, bus, database_url, logs,
+            topology=topology, workers=workers, partitions=partitions,
+        )  # fmt: skip
         warm = run_loop(warm_up(target, token))
-        if topology == "serve":  # a worker restarted meanwhile has another pid
-            target.roles["workers"] = _children(target.roles["serve"][0])
-        samples: dict[str, tuple[float, dict[str, float], tuple[float, ...]]] = {}
+        exits_before = len(target.worker_exits())
 
         def sample(phase: str) -> None:
-            cpu = {role: sum(map(_cpu_seconds, pids)) for role, pids in target.roles.items()}
-            cpu["bench (load + websocket clients)"] = _own_cpu_seconds()
+            cpu = target.cpu_seconds()
+            cpu["bench (load + websocket clients)"] = {os.getpid(): _own_cpu_seconds()}
             samples[phase] = (time.perf_counter(), cpu, os.getloadavg())
 
         result = run_loop(
@@ -274,8 +191,9 @@ def run_live_bench(
                 phase=sample,
             )
         )
-        (began, before, _), (ended, after, load_after) = samples["load"], samples["loaded"]
-        window = ended - began
+        exits = target.worker_exits()[exits_before:]
+    (began, before, _), (ended, after, load_after) = samples["load"], samples["loaded"]
+    window = ended - began
     result.update(
         {
             "benchmark": "kafka",
@@ -288,12 +206,12 @@ def run_live_bench(
             "archive": True,
             "warmup_s": round(warm, 2),
             "cpu_window_s": round(window, 2),
-            # CPU while the load ran, in % of one core (the machine has os.cpu_count())
-            "cpu_percent": {
-                role: round(100 * (after[role] - before[role]) / window, 1) for role in before
-            },
+            "cpu_percent": _cpu_percent(before, after, window),  # of one core
             "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_at_end_of_load": [round(x, 2) for x in load_after],
+            "worker_exits": exits,
+            "log_levels": target.log_levels(),
+            "log_critical": target.log_problems(),
         }
     )
     return result
@@ -351,6 +269,9 @@ def bench_kafka(
         str | None,
         typer.Option(help="postgresql:// URL for tokens and archive; default: embedded, temp dir"),
     ] = None,
+    logs: Annotated[
+        Path | None, typer.Option(help="keep the processes' logs in this directory")
+    ] = None,
     publisher: Annotated[
         bool, typer.Option(help="measure publisher → stream hub instead (no HTTP, no websockets)")
     ] = False,
@@ -393,6 +314,7 @@ def bench_kafka(
                         topology=topology,
                         batch=batch or 1,
                         seed=seed,
+                        logs=logs,
                     )
     except (KafkaError, RuntimeError, OSError, ServeDidNotStart) as error:
         fail(f"bench kafka: {error}")

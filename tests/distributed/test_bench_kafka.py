@@ -54,3 +54,6 @@ def test_bench_kafka_measures_post_to_delta(
     assert all(cpu[role] > 0 for role in roles), cpu
     assert len(result["loadavg_before"]) == len(result["loadavg_at_end_of_load"]) == 3
     assert 1.5 <= result["cpu_window_s"] < 10  # the load, not the start-up or the drain
+    # no worker gave up, and the logs were read: the processes announced their start there
+    assert (result["worker_exits"], result["log_critical"]) == ([], [])
+    assert set(result["log_levels"]) >= roles - {"workers"}
