@@ -16,8 +16,10 @@ the same: the bench is the one runaway sender the limit exists for).
 
 A broker is started in a temporary directory unless ``--bus`` names one. Before the load one
 report must come through (the workers are up); then the open-loop load runs. Prints one JSON
-object: ``bench live``'s figures plus the topology, the load average before and after, and the
-CPU each process used. ``--publisher`` measures the pipeline below HTTP and websockets instead
+object: ``bench live``'s figures plus the topology, the load average before and at the end of
+the load, the CPU each process used during it, and what the processes' logs show (worker exits,
+lines per level, the first critical ones: a worker in a crash loop must not pass for a slow
+one). ``--publisher`` measures the pipeline below HTTP and websockets instead
 (:mod:`ops.bench_kafka_publisher`).
 """
 
