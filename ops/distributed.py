@@ -20,13 +20,14 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ops.cli import app, fail
+from ops.workers.snapshots import CHUNK_BYTES
 from situation_api.settings import Settings, SettingsInvalid, load_settings
 
 if TYPE_CHECKING:
@@ -79,7 +80,12 @@ async def prepare_topics_patiently(
 
 
 def worker_command(
-    bus: str, partitions: int, replication: int = 1, *, parent: int | None = None
+    bus: str,
+    partitions: int,
+    replication: int = 1,
+    *,
+    parent: int | None = None,
+    extra: Sequence[str] = (),
 ) -> list[str]:
     """The command line of one correlation worker process; with ``parent`` (a pid) the worker
     ends when that process does (see :func:`ops.supervisor.exit_with_parent`)."""
@@ -94,12 +100,17 @@ def worker_command(
         str(partitions),
         "--replication",
         str(replication),
+        *extra,
     ]
     return command if parent is None else [*command, "--parent", str(parent)]
 
 
-def start_worker(bus: str, partitions: int, replication: int = 1) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(worker_command(bus, partitions, replication), start_new_session=True)
+def start_worker(
+    bus: str, partitions: int, replication: int = 1, extra: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        worker_command(bus, partitions, replication, extra=extra), start_new_session=True
+    )
 
 
 async def run_distributed(
@@ -256,6 +267,12 @@ def correlate(
     parent: Annotated[
         int | None, typer.Option(hidden=True, help="pid of the process to end with")
     ] = None,
+    snapshot_every: Annotated[
+        int, typer.Option(min=1, help="records per partition between engine snapshots")
+    ] = 2_000,
+    snapshot_chunk_bytes: Annotated[
+        int, typer.Option(min=64, max=900_000, hidden=True, help="bytes per snapshot record")
+    ] = CHUNK_BYTES,
 ) -> None:
     """Run one correlation worker (faust-streaming) on the report topic's partitions."""
     from ops.kafka.errors import KafkaError
@@ -280,6 +297,8 @@ def correlate(
         partitions=partitions,
         replication_factor=replication,
         rules_file=str(settings.rules_file) if settings.rules_file else None,
+        snapshot_every=snapshot_every,
+        snapshot_chunk_bytes=snapshot_chunk_bytes,
     )
     try:
         run_worker(worker, loglevel=settings.log_level)

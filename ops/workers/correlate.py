@@ -52,10 +52,18 @@ from ops.workers.partition import (
     encode_clock,
     encode_situation,
     journal_prefix,
-    snapshot_key,
     table_key,
 )
 from ops.workers.realign import SKIP, Realign
+from ops.workers.snapshots import (
+    CHUNK_BYTES,
+    chunk_key,
+    manifest_key,
+    manifest_of,
+    read_snapshot,
+    snapshot_records,
+    stale_chunks,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +96,7 @@ class WorkerConfig:
     app_id: str = APP_ID
     rules_file: str | None = None
     snapshot_every: int = 2_000
+    snapshot_chunk_bytes: int = CHUNK_BYTES
     tick_seconds: float = 1.0
     batch: int = 500
     batch_seconds: float = 0.005
@@ -154,7 +163,7 @@ class Correlator:
             items = list(data.items())
             journal = _entries(items, journal_prefix(partition))
             actions = _entries(items, action_prefix(partition))
-            snapshot = data.get(snapshot_key(partition))
+            snapshot = read_snapshot(partition, data.get)
             engine = PartitionEngine.recover(
                 partition,
                 self.config.partitions,
@@ -164,6 +173,9 @@ class Correlator:
                 rules=self.rules,
             )
             self.engines[partition] = engine
+            current = manifest_of(data.get(manifest_key(partition)))
+            for key in stale_chunks(partition, [key for key, _ in items], current):
+                self._put(partition, key, None)  # left by a worker killed while snapshotting
             log.info(
                 "partition %d recovered at offset %d (journal %d, actions %d)",
                 partition,
@@ -352,7 +364,14 @@ class Correlator:
             self._put(partition, key, value)
             engine.journal.append(key)
         if len(engine.journal) >= self.config.snapshot_every:
-            self._put(partition, snapshot_key(partition), engine.snapshot())
+            previous = manifest_of(self.table.data.get(manifest_key(partition)))
+            blob = engine.snapshot()
+            chunk = self.config.snapshot_chunk_bytes
+            for key, value in snapshot_records(partition, engine.offset, blob, chunk):
+                self._put(partition, key, value)
+            if previous is not None and previous.generation != engine.offset:
+                for index in range(previous.chunks):
+                    self._put(partition, chunk_key(partition, previous.generation, index), None)
             for key in engine.journal:
                 self._put(partition, key, None)
             engine.journal.clear()

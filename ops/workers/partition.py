@@ -16,7 +16,8 @@ incident was closed meanwhile) changes nothing and is listed in :attr:`Partition
 which is how the API learns that its picture shows the action.
 
 State. The worker keeps, in a table backed by a compacted changelog topic, a snapshot of the
-engine with the offset it covers (every ``snapshot_every`` reports) and a journal: one entry per
+engine with the offset it covers (every ``snapshot_every`` reports, split into records under
+Kafka's size limit: see snapshots.py) and a journal: one entry per
 record applied since (the record value, keyed by offset; actions under their own prefix).
 Recovery restores the snapshot and re-applies the journal, giving exactly the state after the
 last journalled record. A journal
@@ -74,10 +75,6 @@ class ClockRecord(msgspec.Struct, frozen=True):
 _state_encoder: Final = msgspec.msgpack.Encoder()
 _state_decoder: Final = msgspec.msgpack.Decoder(PartitionState)
 _json: Final = msgspec.json.Encoder()
-
-
-def snapshot_key(partition: int) -> bytes:
-    return f"snap:{partition}".encode()
 
 
 def journal_key(partition: int, offset: int) -> bytes:
