@@ -276,7 +276,8 @@ def correlate(
 ) -> None:
     """Run one correlation worker (faust-streaming) on the report topic's partitions."""
     from ops.kafka.errors import KafkaError
-    from ops.workers.correlate import WorkerConfig, run_worker
+    from ops.workers.correlate import WorkerConfig
+    from ops.workers.faust_app import run_worker
     from situation_api.app import configure_logging
 
     if parent is not None:
