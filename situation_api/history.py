@@ -18,13 +18,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final, Protocol, Self
 
-import asyncpg
 import msgspec
 
 from ingest.store.batcher import GroupCommitter
 from ingest.store.errors import StoreUnavailable
 from ingest.store.migrations import bucket_expression
-from ingest.store.postgres import Database
+from ingest.store.postgres import DATABASE_ERRORS, Database
 
 COMPONENT: Final = "history"
 SNAPSHOTS_KEPT: Final = 5
@@ -184,7 +183,7 @@ class PostgresHistoryStore:
                         ],
                         columns=["seq", "at", "kind", "entity", "entity_id", "payload"],
                     )
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except DATABASE_ERRORS as error:
                 raise StoreUnavailable(f"history write failed: {error}") from error
             self._head = head
         return accepted

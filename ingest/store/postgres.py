@@ -43,6 +43,16 @@ _report_decoder: Final = msgspec.json.Decoder(Report)
 
 Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
 
+DATABASE_ERRORS: Final = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    # raised by a pooled connection whose server went away mid-operation (seen while PostgreSQL
+    # restarted under load); it is no InterfaceError, and it is as transient
+    asyncpg.InternalClientError,
+)
+"""What a lost or restarting database raises: callers turn it into StoreUnavailable (503)."""
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb as raw bytes: msgspec decodes and encodes it directly, no str round trip.
@@ -81,7 +91,7 @@ class Database:
                 server_settings={"synchronous_commit": "on", "timezone": "UTC",
                                  "application_name": "lagezentrum"},
             )  # fmt: skip
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {error}") from error
         return cls(url, pool)
 
@@ -164,7 +174,7 @@ class PostgresReportLog:
         try:
             async with self._db.pool.acquire() as conn, conn.transaction():
                 results = await self._write_locked(conn, items)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             raise StoreUnavailable(f"report log write failed: {error}") from error
         # Committed. In-process readers would learn this from the notification too; telling
         # them here saves the round trip through the server.
@@ -279,7 +289,7 @@ class PostgresReportLog:
         try:
             conn = await asyncpg.connect(self._db.url)
             await conn.add_listener(CHANNEL, self._notified)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             log.warning("report log: LISTEN unavailable, polling instead: %s", error)
             return
         self._listener = conn

@@ -23,7 +23,7 @@ from typing import Final, Protocol, Self
 import asyncpg
 
 from ingest.store.errors import StoreUnavailable
-from ingest.store.postgres import Database
+from ingest.store.postgres import DATABASE_ERRORS, Database
 from situation_api.auth.roles import ROLES, SOURCES, Principal, Role
 
 COMPONENT: Final = "auth"
@@ -211,7 +211,7 @@ class PostgresTokenStore:
                 rows = await conn.fetch(
                     f"SELECT {_COLUMNS} FROM api_tokens ORDER BY created_at, id"
                 )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             raise StoreUnavailable(f"token store: {error}") from error
         return [_info(row) for row in rows]
 
@@ -219,7 +219,7 @@ class PostgresTokenStore:
         try:
             async with self._db.pool.acquire() as conn:
                 return await conn.fetchrow(sql, *args)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             raise StoreUnavailable(f"token store: {error}") from error
 
     async def close(self) -> None:

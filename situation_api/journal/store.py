@@ -13,7 +13,7 @@ import asyncpg
 import msgspec
 
 from ingest.store.errors import StoreUnavailable
-from ingest.store.postgres import Database
+from ingest.store.postgres import DATABASE_ERRORS, Database
 from situation_api.journal.chain import GENESIS, JournalEntry, seal
 
 COMPONENT: Final = "journal"
@@ -127,7 +127,7 @@ class PostgresJournal:
                     msgspec.json.encode(entry.payload), entry.prev_hash, entry.hash,
                 )  # fmt: skip
                 return entry
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             raise StoreUnavailable(f"journal: {error}") from error
 
     async def since(
@@ -155,7 +155,7 @@ class PostgresJournal:
                     "WHERE $1::text IS NULL OR action = $1",
                     action,
                 )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             raise StoreUnavailable(f"journal: {error}") from error
         return int(found)
 
@@ -163,7 +163,7 @@ class PostgresJournal:
         try:
             async with self._db.pool.acquire() as conn:
                 rows = await conn.fetch(sql, *args)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except DATABASE_ERRORS as error:
             raise StoreUnavailable(f"journal: {error}") from error
         return [_entry(row) for row in rows]
 
