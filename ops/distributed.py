@@ -1,11 +1,13 @@
 """The distributed mode's processes: ``lagezentrum ingest | correlate | api | archive`` and
 ``lagezentrum serve --bus kafka://…`` (all of them on one machine).
 
-- ``ingest``: HTTP ingest (the API app, whose report log publishes to ``lz.reports.v1``) and the
-  gate of the ``lz.feed.<agency>`` topics; scale it behind a load balancer.
+- ``ingest``: HTTP ingest (the API app, whose report log publishes to ``lz.reports.v1``), the
+  feed pollers of ``LAGEZENTRUM_FEEDS_CONFIG`` publishing there too, and the gate of the
+  ``lz.feed.<agency>`` topics; scale it behind a load balancer.
 - ``correlate``: a faust-streaming worker (:mod:`ops.workers.correlate`); start N of them, Kafka
   spreads the report partitions over them.
-- ``api``: REST + websockets from the picture rebuilt from ``lz.situation.v1``; start N.
+- ``api``: REST + websockets from the picture rebuilt from ``lz.situation.v1``; start N (no
+  pollers: a feeds configuration is ignored here).
 - ``archive``: reports and changes into PostgreSQL/TimescaleDB (``--database-url``).
 
 Every command first ensures the topics (created if missing, checked if present), waiting for the
@@ -388,6 +390,8 @@ def api(
 ) -> None:
     """REST + websockets from the picture on lz.situation.v1 (rebuilt at start)."""
     settings = _settings(config, bus=bus, host=host, port=port, database_url=database_url)
+    # Feeds are polled by the ingest processes; N API instances polling too would fetch N times.
+    settings = settings.model_copy(update={"feeds_config": None})
     _serve_http(settings, partitions, replication, gate=False, role="api", broker_wait=broker_wait)
 
 

@@ -158,7 +158,7 @@ async def open_services(
     stack.push_async_callback(runtime.stop)
     hub = await open_hub(runtime, settings, stack)
     if settings.feeds_config is not None:
-        await _start_pollers(settings.feeds_config, report_log, feeds, stack)
+        await start_pollers(settings.feeds_config, report_log, feeds, stack)
     return Services(
         settings=settings,
         report_log=report_log,
@@ -171,7 +171,7 @@ async def open_services(
     )
 
 
-async def _start_pollers(
+async def start_pollers(
     path: Path, report_log: ReportLog, feeds: FeedStatusStore, stack: AsyncExitStack
 ) -> None:
     """Poll the configured feeds into the log until shutdown; a bad config stops the start."""

@@ -381,6 +381,11 @@ async def open_bus_services(settings: Any, url: str | None, *, stack: Any) -> An
         extra = {"journal_missing": NO_DATABASE}
     else:
         extra = {"journal": journal, "bus_actions": BusActions(source, publisher, journal)}
+    if settings.feeds_config is not None:
+        from situation_api.app import start_pollers
+
+        # the pollers publish like the ingest routes: to the report topic, acks=all
+        await start_pollers(settings.feeds_config, publisher, feeds, stack)
     return Services(
         settings=settings,
         report_log=publisher,
