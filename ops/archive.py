@@ -164,16 +164,7 @@ class Archive:
                     if isinstance(decoded, DistrictLevelChanged):
                         level_changes.append((tp.partition, decoded, seq))
                     change = msgspec.structs.replace(decoded, seq=seq)
-                    stored.append(
-                        StoredChange(
-                            seq=seq,
-                            at=change.at,
-                            kind=type(change).__name__,
-                            entity=change.entity,
-                            entity_id=change.id,
-                            payload=encode_change(change),
-                        )
-                    )
+                    stored.append(StoredChange.of(change, encode_change(change)))
             if stored:
                 await history.append(stored)
                 self.changes += len(stored)

@@ -20,6 +20,7 @@ from typing import Final, Protocol, Self
 
 import msgspec
 
+from correlation.changes import Change
 from ingest.store.batcher import GroupCommitter
 from ingest.store.errors import StoreUnavailable
 from ingest.store.migrations import bucket_expression
@@ -38,6 +39,11 @@ class StoredChange(msgspec.Struct, frozen=True):
     entity: str
     entity_id: str
     payload: bytes
+
+    @classmethod
+    def of(cls, change: Change, payload: bytes) -> StoredChange:
+        """The stored form of ``change`` (``payload``: its encoding, with ``change.seq``)."""
+        return cls(change.seq, change.at, type(change).__name__, change.entity, change.id, payload)
 
 
 class Snapshot(msgspec.Struct, frozen=True):

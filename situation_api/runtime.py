@@ -394,16 +394,7 @@ class Runtime:
         for change, (seq, payload) in zip(changes, encoded, strict=True):
             metrics.CHANGES.labels(change.entity).inc()
             if seq > self._recovered_head:  # the history already has what we re-derive
-                self._unpersisted.append(
-                    StoredChange(
-                        seq=seq,
-                        at=change.at,
-                        kind=type(change).__name__,
-                        entity=change.entity,
-                        entity_id=change.id,
-                        payload=payload,
-                    )
-                )
+                self._unpersisted.append(StoredChange.of(change, payload))
         metrics.ENGINE_SEQ.set(self.engine.seq)
         self._writer_wake.set()
 

@@ -148,9 +148,6 @@ class Correlator:
         self.situation = situation
         self.deadletter = deadletter
         self.engines: dict[int, PartitionEngine] = {}
-        self.processed = 0
-        self.retries = 0
-        self.realigned = 0
         self.positions = positions
         self.realign = Realign()
         self._order = asyncio.Lock()  # derive-and-publish is one step (see the module docstring)
@@ -196,7 +193,6 @@ class Correlator:
             by_partition[partition].append((offset, value, action))
         async with self._order:
             await self._handle(by_partition)
-        self.processed += len(records)
 
     async def _handle(self, by_partition: dict[int, list[tuple[int, bytes | None, bool]]]) -> None:
         outgoing: list[Outgoing] = []
@@ -279,7 +275,6 @@ class Correlator:
             first,
             seek,
         )
-        self.realigned += 1
         await positions.seek(partition, seek)
         return False
 
@@ -301,7 +296,6 @@ class Correlator:
                     self.realign.stall_seconds,
                     seek,
                 )
-                self.realigned += 1
                 await positions.seek(partition, seek)
 
     def _situation(self, engine: PartitionEngine, changes: Sequence[Change]) -> list[Outgoing]:
@@ -346,7 +340,6 @@ class Correlator:
                 await asyncio.gather(*futures)
                 return
             except Exception as error:  # whatever the client raised: retry
-                self.retries += 1
                 log.warning(
                     "publishing %d records failed (%s); sending them again in %.1f s",
                     len(outgoing),

@@ -89,5 +89,5 @@ def stale_chunks(
 ) -> list[bytes]:
     """Chunk keys of ``partition`` that belong to no generation but ``keep``'s."""
     prefix = chunk_prefix(partition)
-    current = b"" if keep is None else chunk_prefix(partition) + f"{keep.generation:015d}:".encode()
-    return [k for k in keys if k.startswith(prefix) and not (current and k.startswith(current))]
+    kept = prefix + f"{keep.generation:015d}:".encode() if keep is not None else None
+    return [k for k in keys if k.startswith(prefix) and not (kept and k.startswith(kept))]
