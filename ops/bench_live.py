@@ -34,6 +34,7 @@ import typer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from ops.bench_drain import Drainer
 from ops.cli import bench_app, fail
 from ops.loop import run as run_loop
 from ops.serve_process import CLI, ServeDidNotStart, spawn_serve
@@ -247,15 +248,11 @@ def _unanswered(error: Exception) -> bool:
 _delta_decoder: Final = msgspec.json.Decoder()
 
 
-async def _watch(ws: ClientConnection, stats: _Stats, pending: dict[str, float] | None) -> None:
+async def _watch(ws: ClientConnection, stats: _Stats, pending: dict[str, float]) -> None:
     with contextlib.suppress(Exception):
         while True:
             frame = await ws.recv(decode=False)
             stats.frames += 1
-            if pending is None:
-                if frame.startswith(b'{"type":"snapshot"'):
-                    stats.snapshots += 1
-                continue
             now = time.perf_counter()
             message = _delta_decoder.decode(frame)
             if message.get("type") == "snapshot":
@@ -322,24 +319,30 @@ async def run_bench(
         await _wait_ready(stream_url)
     stats = _Stats()
     ws_url = (stream_url or url).replace("http://", "ws://", 1) + "/api/v1/situation/stream"
+    subprotocols = ["lagezentrum", f"bearer.{token}"] if token else []
     measuring = sorted({0, clients // 2, max(clients - 1, 0)}) if clients else []
     sockets: list[ClientConnection] = []
+    drainers: list[Drainer] = []
     watchers: list[asyncio.Task[None]] = []
+    target = urlsplit(ws_url)
     for index in range(clients):
+        if index not in measuring:  # the network load of a display (see ops.bench_drain)
+            drainer = await Drainer.open(
+                target.hostname or "127.0.0.1", target.port or 80, target.path, subprotocols
+            )
+            drainers.append(drainer)
+            watchers.append(asyncio.create_task(drainer.run()))
+            continue
         ws = await connect(
             ws_url,
-            compression=None,
+            compression="deflate",  # as browsers do
             max_size=None,
             open_timeout=30,
-            subprotocols=[Subprotocol("lagezentrum"), Subprotocol(f"bearer.{token}")]
-            if token
-            else None,
+            subprotocols=[Subprotocol(p) for p in subprotocols] or None,
         )
         sockets.append(ws)
-        pending: dict[str, float] | None = None
-        if index in measuring:
-            pending = {}
-            stats.pending.append(pending)
+        pending: dict[str, float] = {}
+        stats.pending.append(pending)
         watchers.append(asyncio.create_task(_watch(ws, stats, pending)))
     load = _Load(url, rate, duration, stats, seed, batch=batch, token=token)
     if phase is not None:
@@ -356,6 +359,9 @@ async def run_bench(
     for ws in sockets:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(), 2)
+    for drainer in drainers:
+        await drainer.close()
+    drained = [d.drained for d in drainers]
     return {
         "benchmark": "live",
         "url": url,
@@ -374,8 +380,10 @@ async def run_bench(
         "post_to_delta_clients": len(measuring),
         "deltas_missing": missing,
         "send_schedule_lag_ms": percentiles(stats.schedule_lag),
-        "stream_frames": stats.frames,
-        "stream_snapshots": stats.snapshots,
+        "stream_messages_measuring": stats.frames,
+        "stream_snapshots_measuring": stats.snapshots,
+        "stream_messages_drained": sum(d.messages for d in drained),
+        "stream_payload_mib_drained": round(sum(d.payload_bytes for d in drained) / 2**20, 1),
         "cpus": os.cpu_count(),
     }
 

@@ -21,6 +21,7 @@ import uvicorn
 
 from ops.cli import app, fail
 from ops.loop import run as run_loop
+from situation_api.broadcast import BroadcastWebSocketProtocol
 from situation_api.settings import Settings, SettingsInvalid, load_settings
 
 
@@ -36,8 +37,9 @@ def server_config(settings: Settings, application: object) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         lifespan="on",
-        # Every stream message goes to many clients: compressing it per client would cost more
-        # CPU than the whole fan-out; pictures are small enough uncompressed on a LAN.
+        # The stream writes each delta's frame once for all clients, compressed once too (the
+        # protocol negotiates per-message deflate itself; uvicorn's per-client one stays off).
+        ws=BroadcastWebSocketProtocol,
         ws_per_message_deflate=False,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,

@@ -105,6 +105,13 @@ STREAM_RESYNCS: Final = Counter(
 STREAM_MESSAGES: Final = Counter(
     "lz_stream_messages", "Messages published to the stream", ["type"], registry=REGISTRY
 )
+STREAM_WRITES: Final = Counter(
+    "lz_stream_writes",
+    "Stream messages handed to clients: 'shared' frames built once for all clients written to "
+    "the socket, 'queued' ones sent by a client's own sender (catching up, or no broadcast)",
+    ["path"],
+    registry=REGISTRY,
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -57,7 +57,9 @@ class Settings(BaseSettings):
         default=60.0, description="seconds between engine snapshots (when there were changes)"
     )
     snapshot_changes: Annotated[int, Field(ge=1)] = Field(
-        default=5_000, description="changes after which a snapshot is taken at the latest"
+        default=100_000,
+        description="changes after which a snapshot is taken at the latest (a snapshot pauses "
+        "the stream while it encodes the state: ~0.2 s at 2,000 open incidents)",
     )
     heartbeat_seconds: Annotated[float, Field(gt=0)] = 15.0
     tick_seconds: Annotated[float, Field(gt=0)] = Field(
@@ -66,6 +68,10 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
     stream_queue: Annotated[int, Field(ge=4)] = Field(
         default=256, description="messages a websocket client may lag before it is resynced"
+    )
+    stream_buffer_kib: Annotated[int, Field(ge=16)] = Field(
+        default=4096,
+        description="KiB of stream data a websocket client may leave unread before it is resynced",
     )
     stream_ring: Annotated[int, Field(ge=16)] = Field(
         default=20_000, description="recent changes kept in memory for reconnecting clients"

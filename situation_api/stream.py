@@ -7,13 +7,16 @@ strictly increasing ``seq`` (the seq of the delta's last change; every change ca
 ``{"type": "heartbeat", "seq", "as_of"}`` every few seconds.
 
 Why it never slows down: :meth:`StreamHub.publish` runs in the runtime and only appends to the
-ring; fan-out encodes each message ONCE and puts the same ``str`` into every client's bounded
-deque without awaiting. Each client has its own sender task that blocks on its own socket. When a
-client's deque is full it is emptied and replaced by a resync marker: the client gets a fresh
-snapshot when its socket drains again, and deltas already covered by that snapshot are skipped.
-A client whose deque holds several deltas gets them as one delta (their changes in order): the
-fan-out's cost is per websocket message, so a hub under load sends fewer, larger messages to the
-clients that fell behind instead of falling further behind.
+ring; fan-out encodes each message ONCE. A client that is up to date gets the message's
+websocket frame, built once for all (:mod:`situation_api.broadcast`), written straight to its
+socket without awaiting; one whose unread bytes exceed ``buffer_bytes`` is resynchronised. Any
+other client (still receiving its first picture, catching up, or on a server without the
+broadcast extension) gets the message in its bounded deque, drained by its own sender task that
+blocks on its own socket. When a client's deque is full it is emptied and replaced by a resync
+marker: the client gets a fresh snapshot when its socket drains again, and deltas already
+covered by that snapshot are skipped. A client whose deque holds several deltas gets them as one
+delta (their changes in order), so a client that fell behind gets fewer, larger messages instead
+of falling further behind; once its deque is empty it is written to directly again.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Final, Protocol
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from situation_api import metrics
+from situation_api.broadcast import FrameWriter, SharedFrame, frame_writer
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,8 @@ class StreamSettings(Protocol):
     def heartbeat_seconds(self) -> float: ...
     @property
     def stream_flush_ms(self) -> float: ...
+    @property
+    def stream_buffer_kib(self) -> int: ...
 
 
 @dataclass(slots=True)
@@ -89,24 +95,36 @@ _RESYNC: Final = _Message(-1, "", "resync")
 @dataclass(eq=False)
 class _Client:
     limit: int
+    writer: FrameWriter | None = None  # broadcast frames straight to the socket, when offered
     last: int = -1  # seq of the last change this client has (or that its snapshot covers)
     queue: deque[_Message] = field(default_factory=deque)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     resyncing: bool = False
+    sending: bool = True  # an ASGI send may be in flight (the first is the initial picture)
 
     def offer(self, message: _Message) -> bool:
         """Queue without waiting; on overflow drop everything for a snapshot. True = resynced."""
         if self.resyncing:
             return False  # the coming snapshot covers this message
         if len(self.queue) >= self.limit:
-            self.queue.clear()
-            self.queue.append(_RESYNC)
-            self.resyncing = True
-            self.ready.set()
-            return True
+            return self.resync()
         self.queue.append(message)
         self.ready.set()
         return False
+
+    def resync(self) -> bool:
+        self.queue.clear()
+        self.queue.append(_RESYNC)
+        self.resyncing = True
+        self.ready.set()
+        return True
+
+    @property
+    def direct(self) -> FrameWriter | None:
+        """The writer, when a frame written now would follow everything sent before it."""
+        if self.writer is None or self.sending or self.queue or self.resyncing:
+            return None
+        return self.writer
 
 
 def delta_text(changes: Sequence[tuple[int, bytes]]) -> str:
@@ -147,6 +165,7 @@ class StreamHub:
         ring_size: int = 20_000,
         heartbeat_seconds: float = 15.0,
         flush_seconds: float = 0.005,
+        buffer_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self._source = source
         self._history_since = history_since
@@ -154,6 +173,7 @@ class StreamHub:
         self._ring_size = ring_size
         self._heartbeat_seconds = heartbeat_seconds
         self._flush_seconds = flush_seconds
+        self._buffer_bytes = buffer_bytes
         self._ring_seqs: list[int] = []
         self._ring: list[bytes] = []
         self._pending: list[tuple[int, bytes]] = []
@@ -212,11 +232,29 @@ class StreamHub:
             listener(pending[-1][0])
 
     def _fan_out(self, message: _Message) -> None:
-        resynced = 0
+        """Write the message's frame to every client that is up to date and keeps up with its
+        socket; queue it for the others (their sender tasks catch up, merging deltas)."""
+        resynced = queued = written = 0
+        shared = SharedFrame(message.text)
         for client in self._clients:
-            resynced += client.offer(message)
+            writer = client.direct
+            if writer is None:
+                resynced += client.offer(message)
+                queued += 1
+                continue
+            if message.kind == "delta" and message.seq <= client.last:
+                continue
+            if writer.buffered() > self._buffer_bytes:  # not reading: its bytes pile up here
+                resynced += client.resync()
+                continue
+            if writer.write(shared.frame(writer.deflate)):
+                written += 1
+                if message.kind == "delta":
+                    client.last = message.seq
         if resynced:
             metrics.STREAM_RESYNCS.inc(resynced)
+        metrics.STREAM_WRITES.labels("queued").inc(queued)
+        metrics.STREAM_WRITES.labels("shared").inc(written)
 
     async def _heartbeats(self) -> None:
         while True:
@@ -296,7 +334,7 @@ class StreamHub:
 
     async def serve(self, websocket: WebSocket, since: int | None) -> None:
         """Run one accepted websocket until it disconnects."""
-        client = _Client(limit=self._queue_size)
+        client = _Client(limit=self._queue_size, writer=frame_writer(websocket.scope))
         upto = self.published_seq
         self._clients.add(client)
         self._sockets[client] = websocket
@@ -342,8 +380,10 @@ class StreamHub:
         queue = client.queue
         while websocket.application_state == WebSocketState.CONNECTED:
             if not queue:
+                client.sending = False
                 client.ready.clear()
                 await client.ready.wait()
+                client.sending = True
                 continue
             message = queue.popleft()
             if message.kind == "resync":
@@ -377,6 +417,7 @@ async def open_hub(
         ring_size=settings.stream_ring,
         heartbeat_seconds=settings.heartbeat_seconds,
         flush_seconds=settings.stream_flush_ms / 1000.0,
+        buffer_bytes=settings.stream_buffer_kib * 1024,
     )
     source.subscribe(hub.publish)
     hub.start()

@@ -43,6 +43,7 @@ class _Socket:
         from starlette.websockets import WebSocketState
 
         self.application_state = WebSocketState.CONNECTED
+        self.scope: dict[str, Any] = {"extensions": {}}  # no broadcast: every message is sent
 
     async def send_text(self, text: str) -> None:
         if self.stuck:
