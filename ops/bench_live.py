@@ -383,7 +383,7 @@ async def run_bench(
         "stream_messages_measuring": stats.frames,
         "stream_snapshots_measuring": stats.snapshots,
         "stream_messages_drained": sum(d.messages for d in drained),
-        "stream_payload_mib_drained": round(sum(d.payload_bytes for d in drained) / 2**20, 1),
+        "stream_payload_bytes_drained": sum(d.payload_bytes for d in drained),
         "cpus": os.cpu_count(),
     }
 
