@@ -33,7 +33,9 @@ from websockets.server import ServerProtocol
 
 EXTENSION: Final = "lagezentrum.broadcast"
 WINDOW_BITS: Final = 15  # the deflate window of shared frames (a client may ask for less)
-_COMPRESS: Final = {"memLevel": 8}
+# Level 3: a third of level 6's time on delta messages (0.2 vs 0.66 ms for 55 kB) for 20 % more
+# bytes (ratio 9.9 vs 12); the compression runs on the event loop, once per delta.
+_COMPRESS: Final = {"level": 3, "memLevel": 8}
 _shared_deflate: Final = PerMessageDeflate(
     remote_no_context_takeover=True,
     local_no_context_takeover=True,

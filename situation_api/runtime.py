@@ -87,6 +87,9 @@ class RuntimeConfig:
     # incidents), so under load it is taken about once a minute, not every few seconds.
     snapshot_changes: int = 100_000
     batch: int = 1_000  # log entries read per round
+    # ... and handled in slices of this many, yielding to the event loop in between: a round
+    # that has fallen behind must not hold every POST and websocket write for its whole length
+    slice_size: int = 50
     retry_seconds: float = 1.0
 
 
@@ -322,9 +325,11 @@ class Runtime:
             try:
                 async with self._lock:
                     reports = await self._log.read(self.offset, config.batch)
-                    if reports:
-                        self._handle_reports(reports)
-                    elif self.offset >= self.started_offset:
+                    for start in range(0, len(reports), config.slice_size):
+                        if start:
+                            await asyncio.sleep(0)
+                        self._handle_reports(reports[start : start + config.slice_size])
+                    if not reports and self.offset >= self.started_offset:
                         self.ready = True
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + config.tick_seconds

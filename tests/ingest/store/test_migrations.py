@@ -23,13 +23,17 @@ from ingest.store.migrations import Migration, load_migrations, migrate
 
 def test_shipped_migrations_are_numbered_and_found() -> None:
     ingest = load_migrations("ingest.store")
-    assert [(m.version, m.name) for m in ingest] == [(1, "report_log"), (2, "feed_status")]
+    assert [(m.version, m.name) for m in ingest] == [
+        (1, "report_log"),
+        (2, "feed_status"),
+        (3, "append_function"),
+    ]
     history = load_migrations("situation_api")
     assert [(m.version, m.name) for m in history] == [(1, "history")]
 
 
 def test_native_only_lines_are_dropped_for_timescale() -> None:
-    [report_log, _] = load_migrations("ingest.store")
+    report_log = load_migrations("ingest.store")[0]
     native = report_log.render(use_timescale=False)
     hyper = report_log.render(use_timescale=True)
     assert "PARTITION BY RANGE (received_at)" in native
@@ -39,13 +43,14 @@ def test_native_only_lines_are_dropped_for_timescale() -> None:
 
 async def test_migrations_apply_once_and_are_recorded(pg_fresh_url: str) -> None:
     db = await Database.connect(pg_fresh_url)
-    assert await db.migrate("ingest.store", "report_log") == [1, 2]
+    assert await db.migrate("ingest.store", "report_log") == [1, 2, 3]
     assert await db.migrate("ingest.store", "report_log") == []
     rows = await db.pool.fetch(
         "SELECT component, version, name FROM schema_migrations ORDER BY component, version"
     )
     assert [tuple(r) for r in rows] == [("report_log", 1, "report_log"),
-                                        ("report_log", 2, "feed_status")]  # fmt: skip
+                                        ("report_log", 2, "feed_status"),
+                                        ("report_log", 3, "append_function")]  # fmt: skip
     assert db.use_timescale is False
     await db.close()
 
@@ -53,7 +58,7 @@ async def test_migrations_apply_once_and_are_recorded(pg_fresh_url: str) -> None
 async def test_concurrent_starts_migrate_exactly_once(pg_fresh_url: str) -> None:
     logs = await asyncio.gather(*(PostgresReportLog.open(pg_fresh_url) for _ in range(5)))
     conn = await asyncpg.connect(pg_fresh_url)
-    assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 2
+    assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 3
     await conn.close()
     for log in logs:
         await log.close()

@@ -145,3 +145,44 @@ async def test_shared_database_is_not_closed_by_the_log(pg_fresh_url: str) -> No
     await log.close()
     assert await db.pool.fetchval("SELECT last_offset FROM report_log_head") == 0
     await db.close()
+
+
+async def test_batches_take_one_statement_unless_its_assumptions_fail(
+    pg_fresh_url: str, make_item: MakeItem
+) -> None:
+    """New reports and a head nobody else moved: lz_append_reports. A head moved by another
+    writer, a key logged already or repeated in the batch: the locking path, same results."""
+    a = await PostgresReportLog.open(pg_fresh_url)
+    b = await PostgresReportLog.open(pg_fresh_url)
+    first = await a.append([make_item(1), make_item(2)])
+    assert [(r.offset, r.duplicate) for r in first] == [(1, False), (2, False)]
+    assert (a.batches_fast, a.batches_locked) == (1, 0)
+
+    # b last heard of head 0 only if the notification has not come yet; either way its batch
+    # lands after a's with the next offsets
+    b._head = 0  # as if a's notification were still on its way
+    moved = await b.append([make_item(3)])
+    assert [(r.offset, r.duplicate) for r in moved] == [(3, False)]
+    assert (b.batches_fast, b.batches_locked) == (0, 1)
+
+    # a key in the log already: refused by the function, then acknowledged as a duplicate
+    again = await a.append([make_item(4), make_item(1)])
+    assert [(r.offset, r.duplicate) for r in again] == [(4, False), (1, True)]
+    # the same key twice in one batch
+    twice = await a.append([make_item(5), make_item(5)])
+    assert [(r.offset, r.duplicate) for r in twice] == [(5, False), (5, True)]
+    assert (a.batches_fast, a.batches_locked) == (1, 2)
+    after = await a.append([make_item(6)])
+    assert [r.offset for r in after] == [6]
+    assert a.batches_fast == 2
+
+    # what the function wrote reads back like what the locking path wrote
+    stored = await a.read(0, 10)
+    assert [r.offset for r in stored] == [1, 2, 3, 4, 5, 6]
+    assert [r.source_id for r in stored] == [f"E-{n:06d}" for n in range(1, 7)]
+    assert all(r.received_at is not None for r in stored)
+    assert await a.read_raw(6) == make_item(6)[1]
+    keys = await a._db.pool.fetchval("SELECT count(*) FROM report_keys")
+    assert keys == 6
+    for log in (a, b):
+        await log.close()
