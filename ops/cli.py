@@ -22,8 +22,10 @@ app.add_typer(bench_app, name="bench")
 
 
 def fail(reason: str, code: int = 1) -> NoReturn:
-    """Exit with a one-line reason on stderr."""
-    typer.echo(f"lagezentrum: error: {reason}", err=True)
+    """Exit with a one-line reason on stderr (a database error's DETAIL and HINT lines are
+    joined onto it)."""
+    one_line = " ".join(reason.split())
+    typer.echo(f"lagezentrum: error: {one_line}", err=True)
     raise typer.Exit(code)
 
 

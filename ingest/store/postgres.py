@@ -128,8 +128,11 @@ class Database:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {error}") from error
         try:
             self.use_timescale, done = await migrate(conn, component, load_migrations(package))
+        except DATABASE_ERRORS as error:
+            raise StoreUnavailable(f"{component} migrations failed: {error}") from error
         finally:
-            await conn.close()
+            with contextlib.suppress(*DATABASE_ERRORS):
+                await conn.close()
         return done
 
     async def ensure_partitions(self, table: str, column: str, moments: Iterable[datetime]) -> None:
