@@ -22,9 +22,9 @@ import msgspec
 
 from correlation.changes import Change
 from ingest.store.batcher import GroupCommitter
+from ingest.store.database import DATABASE_ERRORS, Database
 from ingest.store.errors import StoreUnavailable
 from ingest.store.migrations import bucket_expression
-from ingest.store.postgres import DATABASE_ERRORS, Database
 
 COMPONENT: Final = "history"
 SNAPSHOTS_KEPT: Final = 5

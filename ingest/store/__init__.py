@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from ingest.store.database import Database
 from ingest.store.errors import (
     MigrationFailed,
     StoreClosed,
@@ -15,7 +16,7 @@ from ingest.store.errors import (
 )
 from ingest.store.memory import MemoryFeedStatusStore, MemoryReportLog
 from ingest.store.port import Appended, FeedStatus, FeedStatusStore, ReportLog
-from ingest.store.postgres import Database, PostgresFeedStatusStore, PostgresReportLog
+from ingest.store.postgres import PostgresFeedStatusStore, PostgresReportLog
 
 __all__ = [
     "Appended",

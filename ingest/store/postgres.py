@@ -1,7 +1,5 @@
-"""PostgreSQL adapters (``postgresql://``) through asyncpg.
-
-:class:`Database` is the shared connection pool plus the schema dialect (native partitioning or
-TimescaleDB); the report log, the feed status table and the situation history all use one.
+"""The report log and the feed status store in PostgreSQL (``postgresql://``) through asyncpg, on
+a shared :class:`~ingest.store.database.Database`.
 
 Appending to the report log (see ``migrations/0001_report_log.sql`` for the schema's reasoning):
 every :meth:`PostgresReportLog.append` goes through a :class:`GroupCommitter`, whose single writer
@@ -27,18 +25,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Self, TypeAlias
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Final, Self
 
 import asyncpg
 import msgspec
 
 from ingest.report import Report, encode_report, with_server_fields
 from ingest.store.batcher import GroupCommitter
+from ingest.store.database import DATABASE_ERRORS, Database, next_month
 from ingest.store.errors import StoreClosed, StoreUnavailable
 from ingest.store.memory import utc_now
-from ingest.store.migrations import load_migrations, migrate
 from ingest.store.port import Appended, FeedStatus
 
 log = logging.getLogger(__name__)
@@ -48,111 +46,6 @@ FAST_MAX: Final = 500  # larger batches (imports) keep the binary COPY of the lo
 _KEY_KNOWN: Final = "LZ001"  # lz_append_reports: a report of the batch is logged already
 COMPONENT: Final = "report_log"
 _report_decoder: Final = msgspec.json.Decoder(Report)
-
-Pool: TypeAlias = "asyncpg.Pool[asyncpg.Record]"
-
-DATABASE_ERRORS: Final = (
-    OSError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    # raised by a pooled connection whose server went away mid-operation (seen while PostgreSQL
-    # restarted under load); it is no InterfaceError, and it is as transient
-    asyncpg.InternalClientError,
-)
-"""What a lost or restarting database raises: callers turn it into StoreUnavailable (503)."""
-
-
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    # jsonb as raw bytes: msgspec decodes and encodes it directly, no str round trip.
-    await conn.set_type_codec(
-        "jsonb",
-        schema="pg_catalog",
-        encoder=lambda data: b"\x01" + bytes(data),
-        decoder=lambda data: data[1:],
-        format="binary",
-    )
-
-
-class _Connection(asyncpg.Connection):
-    """A pooled connection released without asyncpg's reset query (advisory unlock, CLOSE ALL,
-    UNLISTEN, RESET ALL): one round trip less for every use of the pool, and the report log's
-    group commit pays it on every batch, on the path of every POST. Nothing here leaves session
-    state on a pooled connection: locks are transaction-scoped, LISTEN and the migrations' session
-    lock have connections of their own. (An open transaction is still rolled back on release.)"""
-
-    def get_reset_query(self) -> str:
-        return ""
-
-
-_SERVER_SETTINGS: Final = {
-    "synchronous_commit": "on", "timezone": "UTC", "application_name": "lagezentrum"
-}  # fmt: skip
-
-
-def _month_start(moment: datetime) -> datetime:
-    utc = moment.astimezone(UTC)
-    return utc.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def _next_month(moment: datetime) -> datetime:
-    return _month_start(_month_start(moment) + timedelta(days=32))
-
-
-class Database:
-    """A connection pool with the project's codecs and durability settings."""
-
-    def __init__(self, url: str, pool: Pool) -> None:
-        self.url = url
-        self.pool = pool
-        self.use_timescale = False
-        self._partitions: set[tuple[str, datetime]] = set()
-
-    @classmethod
-    async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10) -> Self:
-        try:
-            pool = await asyncpg.create_pool(
-                url, min_size=min_size, max_size=max_size, init=_init_connection,
-                connection_class=_Connection, server_settings=_SERVER_SETTINGS,
-            )  # fmt: skip
-        except DATABASE_ERRORS as error:
-            raise StoreUnavailable(f"cannot connect to PostgreSQL: {error}") from error
-        return cls(url, pool)
-
-    async def migrate(self, package: str, component: str) -> list[int]:
-        """Apply ``package``'s migrations for ``component``; return the versions applied."""
-        # Its own connection: the migrations hold a session lock, which must not outlive them
-        # on a pooled connection (see _Connection); closing the connection ends it for sure.
-        try:
-            conn = await asyncpg.connect(self.url, server_settings=_SERVER_SETTINGS)
-        except DATABASE_ERRORS as error:
-            raise StoreUnavailable(f"cannot connect to PostgreSQL: {error}") from error
-        try:
-            self.use_timescale, done = await migrate(conn, component, load_migrations(package))
-        except DATABASE_ERRORS as error:
-            raise StoreUnavailable(f"{component} migrations failed: {error}") from error
-        finally:
-            with contextlib.suppress(*DATABASE_ERRORS):
-                await conn.close()
-        return done
-
-    async def ensure_partitions(self, table: str, column: str, moments: Iterable[datetime]) -> None:
-        """Create the monthly partitions ``moments`` fall into (native dialect; cached)."""
-        if self.use_timescale:
-            return
-        months = {_month_start(m) for m in moments} - {
-            month for name, month in self._partitions if name == table
-        }
-        if not months:
-            return
-        async with self.pool.acquire() as conn:
-            for month in sorted(months):
-                await conn.fetchval(
-                    "SELECT lz_ensure_month_partition($1, $2, $3)", table, column, month
-                )
-                self._partitions.add((table, month))
-
-    async def close(self) -> None:
-        await self.pool.close()
 
 
 class PostgresReportLog:
@@ -188,7 +81,7 @@ class PostgresReportLog:
         try:
             await db.migrate("ingest.store", COMPONENT)
             now = clock()
-            await db.ensure_partitions("reports", "received_at", [now, _next_month(now)])
+            await db.ensure_partitions("reports", "received_at", [now, next_month(now)])
             await log_._listen()
             log_._head = await log_.last_offset()
         except BaseException:
@@ -206,7 +99,7 @@ class PostgresReportLog:
     async def _write(self, items: list[tuple[Report, bytes]]) -> list[Appended]:
         now = self._clock()
         # Next month too: received_at is taken later, under the lock, and may cross midnight.
-        await self._db.ensure_partitions("reports", "received_at", [now, _next_month(now)])
+        await self._db.ensure_partitions("reports", "received_at", [now, next_month(now)])
         try:
             results = await self._write_fast(items) if len(items) <= FAST_MAX else None
             if results is None:

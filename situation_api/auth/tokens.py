@@ -22,8 +22,8 @@ from typing import Final, Protocol, Self
 
 import asyncpg
 
+from ingest.store.database import DATABASE_ERRORS, Database
 from ingest.store.errors import StoreUnavailable
-from ingest.store.postgres import DATABASE_ERRORS, Database
 from situation_api.auth.roles import ROLES, SOURCES, Principal, Role
 
 COMPONENT: Final = "auth"

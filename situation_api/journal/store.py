@@ -12,8 +12,8 @@ from typing import Any, Final, Protocol, Self
 import asyncpg
 import msgspec
 
+from ingest.store.database import DATABASE_ERRORS, Database
 from ingest.store.errors import StoreUnavailable
-from ingest.store.postgres import DATABASE_ERRORS, Database
 from situation_api.journal.chain import GENESIS, JournalEntry, seal
 
 COMPONENT: Final = "journal"
