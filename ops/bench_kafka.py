@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import tempfile
 import time
 from collections.abc import Iterator
@@ -40,27 +39,11 @@ from typing import Annotated, Any, Final
 
 import typer
 
+from ops.bench_cpu import cpu_percent, own_cpu_seconds
 from ops.bench_kafka_target import TOPOLOGIES, Target, start_target
 from ops.cli import bench_app, fail
 
 MAINZ: Final = (8.2473, 49.9929)
-
-
-def _cpu_percent(
-    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]], window: float
-) -> dict[str, float]:
-    """CPU of each role between two samples in % of one core. A process that exited meanwhile
-    takes its share with it; one that started meanwhile (a restarted worker) counts in full."""
-    return {
-        role: round(100 * sum(max(t - before[role].get(pid, 0.0), 0.0) for pid, t in now.items())
-                    / window, 1)
-        for role, now in after.items()
-    }  # fmt: skip
-
-
-def _own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def create_token(database_url: str) -> str:
@@ -176,7 +159,7 @@ def _measure(
 
         def sample(phase: str) -> None:
             cpu = target.cpu_seconds()
-            cpu["bench (load + websocket clients)"] = {os.getpid(): _own_cpu_seconds()}
+            cpu["bench (load + websocket clients)"] = {os.getpid(): own_cpu_seconds()}
             samples[phase] = (time.perf_counter(), cpu, os.getloadavg())
 
         result = run_loop(
@@ -208,7 +191,7 @@ def _measure(
             "archive": True,
             "warmup_s": round(warm, 2),
             "cpu_window_s": round(window, 2),
-            "cpu_percent": _cpu_percent(before, after, window),  # of one core
+            "cpu_percent": cpu_percent(before, after, window),  # of one core
             "loadavg_before": [round(x, 2) for x in load_before],
             "loadavg_at_end_of_load": [round(x, 2) for x in load_after],
             "worker_exits": exits,

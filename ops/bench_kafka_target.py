@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
+from ops.bench_cpu import cpu_seconds
+
 TOPOLOGIES: Final = ("serve", "split")
-_TICKS: Final = os.sysconf("SC_CLK_TCK")
 # faust's own log format: "[time] [pid] [LEVEL] …"
 _FAUST_LEVEL: Final = re.compile(r"^\[[^\]]*\] \[\d+\] \[([A-Z]+)\]")
 _SAMPLES: Final = 3
@@ -180,16 +181,6 @@ def children(pid: int) -> list[int]:
                 if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
                     found.append(int(entry.name))
     return found
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (0 once it is gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def _json_lines(path: Path) -> list[dict[str, Any]]:

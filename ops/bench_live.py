@@ -35,6 +35,7 @@ import typer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
+from ops.bench_cpu import Machine
 from ops.bench_drain import Drainer
 from ops.cli import bench_app, fail
 from ops.loop import run as run_loop
@@ -417,6 +418,10 @@ def bench_live(
             data_dir = Path(temp.name) / "data"
             token = _create_token(data_dir)
             process, url = _start_server(data_dir)
+        machine = Machine(
+            process.pid if process is not None else None,
+            str(Path(temp.name) / "data" / "postgres") if temp is not None else None,
+        )
         result = run_loop(
             run_bench(
                 url,
@@ -426,8 +431,10 @@ def bench_live(
                 seed=seed,
                 batch=batch,
                 token=token,
+                phase=machine.sample,
             )
         )
+        result.update(machine.figures())
     except (RuntimeError, OSError, ServeDidNotStart) as error:
         fail(f"bench live: {error}")
     finally:

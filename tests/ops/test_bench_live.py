@@ -16,7 +16,9 @@ async def test_bench_live_measures_post_to_delta_with_drainers(pg_fresh_url: str
     delta, accept = result["post_to_delta_ms"], result["accept_latency_ms"]
     assert delta["count"] == 40 * measuring
     assert accept["count"] == 20  # one per POST of 2
-    assert 0 < accept["p50"] <= delta["p50"] <= delta["max"] < 30_000
+    # (a delta may reach a client before the 202 does: both follow the commit)
+    assert 0 < accept["p50"] <= accept["max"] < 30_000
+    assert 0 < delta["p50"] <= delta["max"] < 30_000
     assert result["stream_snapshots_measuring"] == measuring
     # each drainer read its snapshot and at least one delta per POST batch flushed
     assert result["stream_messages_drained"] >= 3 * 2
