@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,36 +31,30 @@ def own_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def started_with(marker: str) -> list[int]:
-    """The processes whose command line contains ``marker`` (a data directory, say)."""
+def _processes() -> list[tuple[int, int, bytes]]:
+    """(pid, parent pid, command line) of every process /proc shows now."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
+                stat = (entry / "stat").read_text()
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
-                continue
-            if marker.encode() in cmdline:
-                found.append(int(entry.name))
-    return sorted(found)
+                continue  # gone meanwhile
+            found.append((int(entry.name), int(stat[stat.rindex(")") + 2 :].split()[1]), cmdline))
+    return found
 
 
-def descendants(pid: int) -> list[int]:
-    """The processes below ``pid`` (children, their children, …) as /proc shows them now."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
-    found: list[int] = []
-    frontier = [pid]
+def started_with(marker: str) -> list[int]:
+    """The processes whose command line contains ``marker`` (a data directory, say), and
+    everything below them."""
+    processes = _processes()
+    found = {pid for pid, _, cmdline in processes if marker.encode() in cmdline}
+    frontier = list(found)
     while frontier:
         parent = frontier.pop()
-        children = [child for child, of in parents.items() if of == parent]
-        found.extend(children)
+        children = [pid for pid, of, _ in processes if of == parent and pid not in found]
+        found.update(children)
         frontier.extend(children)
     return sorted(found)
 
@@ -74,24 +69,35 @@ def cpu_percent(before: Sample, after: Sample, window: float) -> dict[str, float
     }  # fmt: skip
 
 
-class Machine:
-    """CPU of a server process (``serve``) and of its embedded PostgreSQL (``postgres``) when
-    the bench started them, and of this process (the load generator), between the
-    ``"load"`` and ``"loaded"`` samples; plus the load average: whether the machine was full."""
+Roles = Callable[[], Sample]
+"""CPU seconds so far of the processes under test, by role."""
 
-    def __init__(self, server: int | None, database_marker: str | None = None) -> None:
-        self._server = server
-        self._marker = database_marker  # PostgreSQL daemonises: found by its command line
+
+def server_roles(server: int, database_marker: str) -> Roles:
+    """A ``serve`` process and its embedded PostgreSQL, which daemonises (so it is found by its
+    data directory on the command line, not as a child)."""
+
+    def roles() -> Sample:
+        return {
+            "serve": {server: cpu_seconds(server)},
+            "postgres": {pid: cpu_seconds(pid) for pid in started_with(database_marker)},
+        }
+
+    return roles
+
+
+class Machine:
+    """CPU of the processes under test (``roles``) and of this process (the load generator)
+    between the ``"load"`` and ``"loaded"`` samples, plus the load average: whether the machine
+    was full."""
+
+    def __init__(self, roles: Roles | None = None) -> None:
+        self._roles = roles
         self._samples: dict[str, tuple[float, Sample, tuple[float, float, float]]] = {}
 
     def sample(self, phase: str) -> None:
-        cpu: Sample = {"bench (load + websocket clients)": {os.getpid(): own_cpu_seconds()}}
-        if self._server is not None:
-            cpu["serve"] = {self._server: cpu_seconds(self._server)}
-        if self._marker is not None:
-            postmasters = started_with(self._marker)
-            pids = {*postmasters, *(pid for p in postmasters for pid in descendants(p))}
-            cpu["postgres"] = {pid: cpu_seconds(pid) for pid in pids}
+        cpu: Sample = self._roles() if self._roles is not None else {}
+        cpu["bench (load + websocket clients)"] = {os.getpid(): own_cpu_seconds()}
         self._samples[phase] = (time.perf_counter(), cpu, os.getloadavg())
 
     def figures(self) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from typing import Annotated, Any, Final
 
 import typer
 
-from ops.bench_cpu import cpu_percent, own_cpu_seconds
+from ops.bench_cpu import Machine
 from ops.bench_kafka_target import TOPOLOGIES, Target, start_target
 from ops.cli import bench_app, fail
 
@@ -148,7 +148,6 @@ def _measure(
 
     load_before = os.getloadavg()
     token = run_loop(create_token(database_url))
-    samples: dict[str, tuple[float, dict[str, dict[int, float]], tuple[float, ...]]] = {}
     with ExitStack() as stack:
         target = start_target(
             stack, bus, database_url, logs,
@@ -156,11 +155,7 @@ def _measure(
         )  # fmt: skip
         warm = run_loop(warm_up(target, token))
         exits_before = len(target.worker_exits())
-
-        def sample(phase: str) -> None:
-            cpu = target.cpu_seconds()
-            cpu["bench (load + websocket clients)"] = {os.getpid(): own_cpu_seconds()}
-            samples[phase] = (time.perf_counter(), cpu, os.getloadavg())
+        machine = Machine(target.cpu_seconds)
 
         result = run_loop(
             run_bench(
@@ -173,12 +168,11 @@ def _measure(
                 batch=batch,
                 token=token,
                 drain=drain,
-                phase=sample,
+                phase=machine.sample,
             )
         )
         exits = target.worker_exits()[exits_before:]
-    (began, before, _), (ended, after, load_after) = samples["load"], samples["loaded"]
-    window = ended - began
+    result.update(machine.figures())
     result.update(
         {
             "benchmark": "kafka",
@@ -190,10 +184,7 @@ def _measure(
             "auth": "admin token in PostgreSQL (access control on; rate limit off)",
             "archive": True,
             "warmup_s": round(warm, 2),
-            "cpu_window_s": round(window, 2),
-            "cpu_percent": cpu_percent(before, after, window),  # of one core
             "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_at_end_of_load": [round(x, 2) for x in load_after],
             "worker_exits": exits,
             "log_levels": target.log_levels(),
             "log_critical": target.log_problems(),

@@ -35,7 +35,7 @@ import typer
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from ops.bench_cpu import Machine
+from ops.bench_cpu import Machine, server_roles
 from ops.bench_drain import Drainer
 from ops.cli import bench_app, fail
 from ops.loop import run as run_loop
@@ -419,8 +419,9 @@ def bench_live(
             token = _create_token(data_dir)
             process, url = _start_server(data_dir)
         machine = Machine(
-            process.pid if process is not None else None,
-            str(Path(temp.name) / "data" / "postgres") if temp is not None else None,
+            server_roles(process.pid, str(Path(temp.name) / "data" / "postgres"))
+            if process is not None and temp is not None
+            else None
         )
         result = run_loop(
             run_bench(
