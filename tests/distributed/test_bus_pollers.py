@@ -27,12 +27,7 @@ async def _records_on(bootstrap: str, topic: str) -> int:
 async def test_an_ingest_instance_polls_its_feeds_onto_the_bus(
     bus_url: str, feed_server: FeedServer, shared_data: Path, tmp_path: Path
 ) -> None:
-    nina = shared_data / "nina" / "mowas_legacy_2022" / "gefahrendurchsagen_2022-02-17_morning.json"
-    url = feed_server.serve("/mowas.json", nina.read_bytes(), content_type="application/json")
-    config = tmp_path / "feeds.toml"
-    config.write_text(
-        f'[[feed]]\nname = "mowas"\nkind = "nina"\nurl = "{url}"\ninterval_seconds = 60\n'
-    )
+    config = feed_server.mowas_config(shared_data, tmp_path)
     bootstrap = bus_url.removeprefix("kafka://")
     before = await _records_on(bootstrap, REPORTS_TOPIC)
     async with services("memory://", bus=bus_url, feeds_config=config) as ingest:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +58,18 @@ class FeedServer:
         with self.lock:
             self.routes[path] = route
         return self.url(path)
+
+    def mowas_config(self, shared_data: Path, directory: Path) -> Path:
+        """A feeds TOML with one NINA feed serving a real MoWaS morning (polled every minute)."""
+        sample = "nina/mowas_legacy_2022/gefahrendurchsagen_2022-02-17_morning.json"
+        url = self.serve(
+            "/mowas.json", (shared_data / sample).read_bytes(), content_type="application/json"
+        )
+        config = directory / "feeds.toml"
+        config.write_text(
+            f'[[feed]]\nname = "mowas"\nkind = "nina"\nurl = "{url}"\ninterval_seconds = 60\n'
+        )
+        return config
 
     def replace(self, path: str, body: bytes) -> None:
         """New content at ``path``: new ETag and a later Last-Modified."""

@@ -15,12 +15,7 @@ from tests.situation_api.live_server import live_server
 async def test_server_polls_its_configured_feeds_into_the_log(
     feed_server: FeedServer, shared_data: Path, tmp_path: Path
 ) -> None:
-    nina = shared_data / "nina" / "mowas_legacy_2022" / "gefahrendurchsagen_2022-02-17_morning.json"
-    url = feed_server.serve("/mowas.json", nina.read_bytes(), content_type="application/json")
-    config = tmp_path / "feeds.toml"
-    config.write_text(
-        f'[[feed]]\nname = "mowas"\nkind = "nina"\nurl = "{url}"\ninterval_seconds = 60\n'
-    )
+    config = feed_server.mowas_config(shared_data, tmp_path)
     async with live_server("memory://", feeds_config=config) as live:
         feeds: dict[str, Any] = {}
         for _ in range(200):
