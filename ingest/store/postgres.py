@@ -61,7 +61,7 @@ class PostgresReportLog:
             self._write, max_items=max_batch, name="report-log-writer"
         )
         self._head = 0
-        self.batches_fast = 0  # batches appended by lz_append_reports (for metrics and tests)
+        self.batches_fast = 0  # batches appended by lz_append_reports (for tests and diagnosis)
         self.batches_locked = 0  # batches that took the locking path
         self._changed = asyncio.Event()
         self._listener: asyncpg.Connection | None = None
