@@ -15,9 +15,12 @@ task writes each batch in one transaction:
 
 That is the locking path. Most batches take a shorter one: new reports, a batch of at most
 ``FAST_MAX`` items and a head nobody else moved are appended by one call of the database function
-``lz_append_reports`` (``migrations/0003_append_function.sql``) with offsets computed from the
-head the writer knows, one round trip and one commit; whenever its assumptions fail, the function
-changes nothing and the batch takes the locking path.
+``lz_append_reports`` (``migrations/0003_append_function.sql``, ``0004_…``) with offsets computed
+from the head the writer knows, one round trip and one commit; whenever its assumptions fail, the
+function changes nothing and the batch takes the locking path.
+
+What this process committed, it also keeps for a while (:mod:`ingest.store.recent`): the runtime
+in the same process reads those entries without a query.
 """
 
 from __future__ import annotations
@@ -38,12 +41,13 @@ from ingest.store.database import DATABASE_ERRORS, Database, next_month
 from ingest.store.errors import StoreClosed, StoreUnavailable
 from ingest.store.memory import utc_now
 from ingest.store.port import Appended, FeedStatus
+from ingest.store.recent import RecentEntries
 
 log = logging.getLogger(__name__)
 
 CHANNEL: Final = "lz_report_log"
 FAST_MAX: Final = 500  # larger batches (imports) keep the binary COPY of the locking path
-_KEY_KNOWN: Final = "LZ001"  # lz_append_reports: a report of the batch is logged already
+RECENT_KEPT: Final = 4096  # entries kept for in-process readers (a few seconds at full load)
 COMPONENT: Final = "report_log"
 _report_decoder: Final = msgspec.json.Decoder(Report)
 
@@ -61,6 +65,9 @@ class PostgresReportLog:
             self._write, max_items=max_batch, name="report-log-writer"
         )
         self._head = 0
+        self._recent = RecentEntries(RECENT_KEPT)
+        self._writing = False  # a batch of ours is being written
+        self._heard = 0  # the highest offset notified meanwhile
         self.batches_fast = 0  # batches appended by lz_append_reports (for tests and diagnosis)
         self.batches_locked = 0  # batches that took the locking path
         self._changed = asyncio.Event()
@@ -100,25 +107,45 @@ class PostgresReportLog:
         now = self._clock()
         # Next month too: received_at is taken later, under the lock, and may cross midnight.
         await self._db.ensure_partitions("reports", "received_at", [now, next_month(now)])
+        committed: list[tuple[int, bytes]] = []  # (offset, canonical encoding)
+        # The notification of our own commit can overtake the reply to it: held back until the
+        # entries are kept, readers woken by it find them here instead of querying the server.
+        self._writing = True
         try:
-            results = await self._write_fast(items) if len(items) <= FAST_MAX else None
+            results = await self._append(items, committed)
+            for offset, encoded in committed:
+                self._recent.add(offset, encoded)
+        finally:
+            self._writing = False
+            heard, self._heard = self._heard, 0
+            self._advance(heard)
+        # In-process readers would learn of the commit from the notification too; telling them
+        # here saves the round trip through the server.
+        self._advance(max(r.offset for r in results))
+        return results
+
+    async def _append(
+        self, items: list[tuple[Report, bytes]], committed: list[tuple[int, bytes]]
+    ) -> list[Appended]:
+        """One transaction: the fast path, or else the locking path."""
+        try:
+            results = await self._write_fast(items, committed) if len(items) <= FAST_MAX else None
             if results is None:
                 async with self._db.pool.acquire() as conn, conn.transaction():
-                    results = await self._write_locked(conn, items)
+                    results = await self._write_locked(conn, items, committed)
                 self.batches_locked += 1
             else:
                 self.batches_fast += 1
         except DATABASE_ERRORS as error:
             raise StoreUnavailable(f"report log write failed: {error}") from error
-        # Committed. In-process readers would learn this from the notification too; telling
-        # them here saves the round trip through the server.
-        self._advance(max(r.offset for r in results))
         return results
 
-    async def _write_fast(self, items: list[tuple[Report, bytes]]) -> list[Appended] | None:
+    async def _write_fast(
+        self, items: list[tuple[Report, bytes]], committed: list[tuple[int, bytes]]
+    ) -> list[Appended] | None:
         """The batch appended in one statement, or None (nothing written) when it must take the
         locking path: a key repeated in the batch or logged already, or a head moved by another
-        writer since we last heard of it."""
+        writer since we last heard of it. Adds what it wrote to ``committed``."""
         if len({report.key for report, _ in items}) != len(items):
             return None
         head = self._head
@@ -138,16 +165,19 @@ class PostgresReportLog:
                 "SELECT lz_append_reports($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 head, head + len(items), received_at, *columns,
             )  # fmt: skip
-        except asyncpg.PostgresError as error:
-            if error.sqlstate == _KEY_KNOWN:
-                return None
-            raise
-        return results if appended else None
+        except asyncpg.UniqueViolationError:
+            return None  # a key logged already (by anyone): the call changed nothing
+        if not appended:
+            return None
+        committed.extend(zip(columns[0], columns[8], strict=True))
+        return results
 
     async def _write_locked(
         self, conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record],
-        items: list[tuple[Report, bytes]],
+        items: list[tuple[Report, bytes]], committed: list[tuple[int, bytes]],
     ) -> list[Appended]:  # fmt: skip
+        """The batch appended under the head's row lock (see the module docstring); adds what
+        it wrote to ``committed``, which is committed when the caller's transaction is."""
         head: int = await conn.fetchval(
             "SELECT last_offset FROM report_log_head WHERE id FOR UPDATE"
         )
@@ -180,10 +210,12 @@ class PostgresReportLog:
             stored = with_server_fields(report, received_at=received_at, offset=offset)
             known[key] = (offset, received_at)
             key_rows.append((*key, offset, received_at))
+            encoded = encode_report(stored)
+            committed.append((offset, encoded))
             report_rows.append(
                 (offset, received_at, report.observed_at, report.source, report.source_id,
                  report.sequence, report.msg_type, report.status, report.category,
-                 encode_report(stored), bytes(raw))
+                 encoded, bytes(raw))
             )  # fmt: skip
             results.append(Appended(offset, False, stored))
         if report_rows:
@@ -206,6 +238,13 @@ class PostgresReportLog:
     # -- reading ---------------------------------------------------------------------------------
 
     async def read(self, after: int, limit: int) -> list[Report]:
+        recent = self._recent.run(after, limit)  # what this process just committed
+        if len(recent) == limit or (recent and recent[-1].offset == self._head):
+            return recent
+        if recent:  # another writer's entries follow: the rest of the page from the server
+            return recent + await self.read(after + len(recent), limit - len(recent))
+        if after >= self._head and self._listener_alive():
+            return []  # nothing committed that we know of; a notification will tell (wait_for)
         rows = await self._db.pool.fetch(
             "SELECT report FROM reports WHERE log_offset > $1 ORDER BY log_offset LIMIT $2",
             after, limit,
@@ -259,7 +298,11 @@ class PostgresReportLog:
 
     def _notified(self, conn: object, pid: int, channel: str, payload: object) -> None:
         with contextlib.suppress(ValueError):
-            self._advance(int(str(payload)))
+            offset = int(str(payload))
+            if self._writing:
+                self._heard = max(self._heard, offset)  # see _write
+            else:
+                self._advance(offset)
 
     def _listener_alive(self) -> bool:
         return self._listener is not None and not self._listener.is_closed()

@@ -27,6 +27,7 @@ def test_shipped_migrations_are_numbered_and_found() -> None:
         (1, "report_log"),
         (2, "feed_status"),
         (3, "append_function"),
+        (4, "append_checks_keys_by_index"),
     ]
     history = load_migrations("situation_api")
     assert [(m.version, m.name) for m in history] == [(1, "history")]
@@ -43,14 +44,17 @@ def test_native_only_lines_are_dropped_for_timescale() -> None:
 
 async def test_migrations_apply_once_and_are_recorded(pg_fresh_url: str) -> None:
     db = await Database.connect(pg_fresh_url)
-    assert await db.migrate("ingest.store", "report_log") == [1, 2, 3]
+    assert await db.migrate("ingest.store", "report_log") == [1, 2, 3, 4]
     assert await db.migrate("ingest.store", "report_log") == []
     rows = await db.pool.fetch(
         "SELECT component, version, name FROM schema_migrations ORDER BY component, version"
     )
-    assert [tuple(r) for r in rows] == [("report_log", 1, "report_log"),
-                                        ("report_log", 2, "feed_status"),
-                                        ("report_log", 3, "append_function")]  # fmt: skip
+    assert [tuple(r) for r in rows] == [
+        ("report_log", 1, "report_log"),
+        ("report_log", 2, "feed_status"),
+        ("report_log", 3, "append_function"),
+        ("report_log", 4, "append_checks_keys_by_index"),
+    ]
     assert db.use_timescale is False
     await db.close()
 
@@ -58,7 +62,7 @@ async def test_migrations_apply_once_and_are_recorded(pg_fresh_url: str) -> None
 async def test_concurrent_starts_migrate_exactly_once(pg_fresh_url: str) -> None:
     logs = await asyncio.gather(*(PostgresReportLog.open(pg_fresh_url) for _ in range(5)))
     conn = await asyncpg.connect(pg_fresh_url)
-    assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 3
+    assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 4
     await conn.close()
     for log in logs:
         await log.close()

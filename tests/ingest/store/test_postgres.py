@@ -186,3 +186,43 @@ async def test_batches_take_one_statement_unless_its_assumptions_fail(
     assert keys == 6
     for log in (a, b):
         await log.close()
+
+
+async def test_the_writer_reads_what_it_committed_without_the_server(
+    pg_fresh_url: str, make_item: MakeItem
+) -> None:
+    db = await Database.connect(pg_fresh_url)
+    writer = await PostgresReportLog.open(db)
+    await writer.append([make_item(n) for n in range(1, 4)])  # lz_append_reports
+    await writer.append([make_item(4), make_item(4), make_item(5)])  # the locking path
+    fresh = await PostgresReportLog.open(pg_fresh_url)
+    from_server = await fresh.read(0, 10)
+    assert [r.offset for r in from_server] == [1, 2, 3, 4, 5]
+
+    await db.close()  # from here on any query of the writer fails
+    assert await writer.read(0, 10) == from_server
+    assert await writer.read(2, 2) == from_server[2:4]
+    assert await writer.read(5, 10) == []  # nothing newer committed, or it would have heard
+
+    await fresh.append([make_item(6)])  # another writer: heard of, not kept
+    assert await writer.wait_for(5, 5.0)
+    with pytest.raises(asyncpg.InterfaceError):
+        await writer.read(5, 10)  # that read needs the server
+    await writer.close()
+    await fresh.close()
+
+
+async def test_a_writer_reading_past_another_writers_entries_gets_them_from_the_server(
+    pg_fresh_url: str, make_item: MakeItem
+) -> None:
+    a = await PostgresReportLog.open(pg_fresh_url)
+    b = await PostgresReportLog.open(pg_fresh_url)
+    await a.append([make_item(1), make_item(2)])
+    await b.append([make_item(3)])
+    await a.append([make_item(4), make_item(5)])
+    read = await a.read(0, 10)  # a's own, b's from the server, a's own
+    reader = await PostgresReportLog.open(pg_fresh_url)
+    assert read == await reader.read(0, 10)
+    assert [r.source_id for r in read] == [f"E-{n:06d}" for n in range(1, 6)]
+    for log in (a, b, reader):
+        await log.close()
