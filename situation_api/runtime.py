@@ -90,6 +90,10 @@ class RuntimeConfig:
     # ... and handled in slices of this many, yielding to the event loop in between: a round
     # that has fallen behind must not hold every POST and websocket write for its whole length
     slice_size: int = 50
+    # History is written at most this often: each write is a transaction and a COPY whose fixed
+    # costs (round trips, commit) would otherwise recur for every few changes under load; the
+    # queries read unwritten changes from memory, and a crash loses none (see _write_history)
+    history_interval: float = 0.25
     retry_seconds: float = 1.0
 
 
@@ -422,6 +426,8 @@ class Runtime:
                 log.exception("history write failed; retrying")
                 await asyncio.sleep(self._config.retry_seconds)
                 self._writer_wake.set()
+            else:
+                await asyncio.sleep(self._config.history_interval)
 
     async def _flush_history(self) -> None:
         while self._unpersisted:
