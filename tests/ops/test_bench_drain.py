@@ -4,13 +4,50 @@ compression like a browser, reads every message, and answers pings so it is not 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
+import pytest
+import uvloop
 from websockets.asyncio.server import ServerConnection, serve
 
 from ops.bench_drain import Drainer
 
+# The benchmarks run on uvloop (ops.loop), whose transports differ from asyncio's.
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "asyncio": asyncio.new_event_loop,
+    "uvloop": uvloop.new_event_loop,
+}
 
-async def test_a_drainer_reads_every_message_and_stays_connected_through_pings() -> None:
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_drainer_reads_every_message_and_stays_connected_through_pings(loop: str) -> None:
+    with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+        runner.run(_drain_a_server_with_pings())
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_cancelled_drainer_closes_its_connection_at_once(loop: str) -> None:
+    with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
+        runner.run(_cancel_a_drainer())
+
+
+async def _cancel_a_drainer() -> None:
+    async def handler(connection: ServerConnection) -> None:
+        await connection.send("x" * 100)
+        await connection.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, compression="deflate") as server:
+        port = server.sockets[0].getsockname()[1]
+        drainer = await Drainer.open("127.0.0.1", port, "/stream")
+        reading = asyncio.create_task(drainer.run())
+        await asyncio.sleep(0.2)
+        reading.cancel()
+        await asyncio.wait_for(drainer.close(), 1.0)  # the connection is gone, not timed out
+        assert drainer.drained.messages == 1
+        assert reading.cancelled()
+
+
+async def _drain_a_server_with_pings() -> None:
     sent: list[int] = []
     negotiated: list[str | None] = []
 
