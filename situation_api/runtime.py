@@ -37,7 +37,7 @@ from correlation.engine import Engine
 from correlation.picture import Picture, picture_json
 from ingest.report import Report
 from ingest.store.port import ReportLog
-from situation_api import metrics
+from situation_api import forked, metrics
 from situation_api.history import HistoryStore, StoredChange
 from situation_api.progress import Progress
 
@@ -94,6 +94,8 @@ class RuntimeConfig:
     # costs (round trips, commit) would otherwise recur for every few changes under load; the
     # queries read unwritten changes from memory, and a crash loses none (see _write_history)
     history_interval: float = 0.25
+    # periodic snapshots are encoded by a forked child (situation_api/forked.py), not in the loop
+    fork_snapshots: bool = True
     retry_seconds: float = 1.0
 
 
@@ -170,6 +172,8 @@ class Runtime:
         self._persisted_seq = 0
         self._recovered_head = 0
         self._pending_snapshot: tuple[int, datetime, bytes, bytes] | None = None
+        self._capturing: asyncio.Future[None] | None = None  # a snapshot being encoded in a fork
+        self._fork_failed = False
         self._writer_wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._snapshot_seq = 0
@@ -230,6 +234,9 @@ class Runtime:
         self._task = asyncio.create_task(self._run(), name="runtime")
 
     async def stop(self) -> None:
+        if self._capturing is not None:  # its child has the state as of the fork: keep it
+            with contextlib.suppress(Exception):
+                await self._capturing
         for task in (self._task, self._writer):
             if task is not None:
                 task.cancel()
@@ -449,36 +456,62 @@ class Runtime:
             metrics.SNAPSHOTS.inc()
 
     def _maybe_snapshot(self) -> None:
-        if self._pending_snapshot is not None:
+        if self._pending_snapshot is not None or self._capturing is not None:
             return
         moved = self.engine.seq - self._snapshot_seq
         if moved <= 0 and self.offset - self._snapshot_offset < self._config.batch * 10:
             return
         due = time.monotonic() - self._last_snapshot >= self._config.snapshot_interval
         if moved >= self._config.snapshot_changes or due:
-            self._capture_snapshot()
+            self._capture_snapshot(fork=self._config.fork_snapshots and not self._fork_failed)
 
-    def _capture_snapshot(self) -> None:
-        """Encode the state now (consistent: no await), write it once history has caught up."""
+    def _capture_snapshot(self, *, fork: bool = False) -> None:
+        """Capture the state now (consistent: no await) and have it encoded — by a forked child
+        if ``fork``, else here; it is written once history has caught up."""
         engine = self.engine
-        state = RuntimeState(
-            offset=self.offset,
-            engine=engine.snapshot(),
-            threads=self._threads,
-            actions=self.actions_seq,
-        )
-        picture = engine.picture()
-        at = datetime.fromisoformat(picture.as_of) if picture.as_of else datetime.now(UTC)
-        self._pending_snapshot = (
-            engine.seq,
-            at,
-            _state_encoder.encode(state),
-            picture_json(picture),
-        )
-        self._snapshot_seq = engine.seq
-        self._snapshot_offset = self.offset
+        seq, offset, threads, actions = engine.seq, self.offset, self._threads, self.actions_seq
+        at = datetime.fromisoformat(engine.as_of) if engine.as_of else datetime.now(UTC)
+
+        def encode() -> list[bytes]:  # the state as of this call (in a child: as of the fork)
+            state = RuntimeState(
+                offset=offset, engine=engine.snapshot(), threads=threads, actions=actions
+            )
+            return [_state_encoder.encode(state), picture_json(engine.picture())]
+
+        self._snapshot_seq = seq
+        self._snapshot_offset = offset
         self._last_snapshot = time.monotonic()
+        if fork:
+            try:
+                encoded = forked.start(encode)
+            except forked.ForkFailed as error:
+                self._snapshot_failed(error)
+            else:
+                self._capturing = asyncio.ensure_future(self._collect_snapshot(seq, at, encoded))
+                return
+        state, picture = encode()
+        self._pending_snapshot = (seq, at, state, picture)
         self._writer_wake.set()
+
+    async def _collect_snapshot(
+        self, seq: int, at: datetime, encoded: Awaitable[list[bytes]]
+    ) -> None:
+        try:
+            state, picture = await encoded
+        except forked.ForkFailed as error:
+            self._snapshot_failed(error)
+            self._last_snapshot = 0.0  # due again at once, encoded here this time
+        else:
+            self._pending_snapshot = (seq, at, state, picture)
+            self._writer_wake.set()
+        finally:
+            self._capturing = None
+
+    def _snapshot_failed(self, error: forked.ForkFailed) -> None:
+        metrics.RUNTIME_ERRORS.labels("snapshot").inc()
+        log.warning("snapshot could not be encoded in a forked process (%s); from now on it is "
+                    "encoded in this one", error)  # fmt: skip
+        self._fork_failed = True
 
     def _set_offset_metrics(self) -> None:
         metrics.PROCESSED_OFFSET.set(self.offset)

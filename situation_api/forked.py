@@ -1,0 +1,98 @@
+"""Encode a large state on a copy of the process, so the event loop does not wait for it.
+
+The runtime's periodic snapshot encodes the whole engine state and picture: at 8,000 open
+incidents about a second of CPU (engine state 0.3 s, picture views 0.4 s, their JSON 0.2 s),
+during which one event loop would answer no POST and send no delta. :func:`start` forks instead
+(as Redis does for its background saves): the child sees the state exactly as it was at the
+fork, copy-on-write, runs ``work`` and writes the bytes it returns to a pipe; the parent goes on
+at once and collects them from a thread. Forking costs the parent the copy of its page tables —
+milliseconds, not a second.
+
+The child runs nothing but ``work``: no event loop, no other thread (only the forking thread
+exists in it), no garbage collector (its walks would copy every page), no exit handlers
+(``os._exit``). ``work`` must therefore be pure computation on memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Final, TypeAlias
+
+_LENGTH: Final = 8  # bytes of each part's length prefix
+
+Work: TypeAlias = Callable[[], Sequence[bytes]]
+Result: TypeAlias = Awaitable[list[bytes]]
+
+
+class ForkFailed(RuntimeError):
+    """The child did not deliver its result (it failed or was killed); the caller may do the
+    work in-process instead."""
+
+
+def supported() -> bool:
+    return hasattr(os, "fork")
+
+
+def start(work: Work) -> Result:
+    """Fork now and run ``work`` in the child; await the result for the parts it returned.
+    Raises :class:`ForkFailed` (at once, or when awaited) if that does not work out."""
+    if not supported():
+        raise ForkFailed("this platform cannot fork")
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError as error:
+        os.close(read_end)
+        os.close(write_end)
+        raise ForkFailed(f"fork: {error}") from error
+    if pid == 0:  # pragma: no cover - the child; its output is what the tests check
+        _child(work, read_end, write_end)
+    os.close(write_end)
+    return _collect(pid, read_end)
+
+
+def _child(work: Work, read_end: int, write_end: int) -> None:
+    code = 1
+    try:
+        gc.disable()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_DFL)  # the parent's handlers belong to its loop
+        os.close(read_end)
+        with os.fdopen(write_end, "wb") as out:
+            for part in work():
+                out.write(len(part).to_bytes(_LENGTH, "big"))
+                out.write(part)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+async def _collect(pid: int, read_end: int) -> list[bytes]:
+    def read() -> tuple[bytes, int]:
+        chunks: list[bytes] = []
+        try:
+            while chunk := os.read(read_end, 1 << 20):
+                chunks.append(chunk)
+        finally:
+            os.close(read_end)
+            _, status = os.waitpid(pid, 0)
+        return b"".join(chunks), os.waitstatus_to_exitcode(status)
+
+    data, code = await asyncio.to_thread(read)
+    if code != 0:
+        raise ForkFailed(f"the child exited with {code}")
+    parts: list[bytes] = []
+    view = memoryview(data)
+    while view:
+        if len(view) < _LENGTH:
+            raise ForkFailed("truncated output")
+        size = int.from_bytes(view[:_LENGTH], "big")
+        if len(view) < _LENGTH + size:
+            raise ForkFailed("truncated output")
+        parts.append(bytes(view[_LENGTH : _LENGTH + size]))
+        view = view[_LENGTH + size :]
+    return parts
