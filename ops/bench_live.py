@@ -7,8 +7,12 @@ the situation stream. Prints ONE JSON object: accept latency (POST sent → 202)
 latency (POST sent → the delta naming the report's thread arrives, measured on a first, middle
 and last client), p50/p99/p99.9, the sustained accept rate and the errors.
 
-Reports come from a fixed set of scenes in Rheinland-Pfalz, so most join an existing incident
-(as in a real large event) instead of opening one each; every report is a new thread.
+Reports come from a set of ``2 × rate`` scenes in Rheinland-Pfalz, so most join an existing
+incident (as in a real large event) instead of opening one each; every report is a new thread.
+A scene falls quiet after :data:`SCENE_REPORTS` reports and a new one starts elsewhere: the load
+stays the same however long it runs. (With scenes that never fell quiet, incidents would gather
+threads for the whole run — 60 each after two minutes — and every change would carry an ever
+larger view: a longer run would measure a different load, not a longer one.)
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ SEVERITIES: Final = ("minor", "moderate", "severe")
 # Rheinland-Pfalz, roughly
 LON: Final = (6.2, 8.4)
 LAT: Final = (49.1, 50.8)
+# reports per scene: 15 s at 1,000/s gave each 7.5 when scenes never fell quiet
+SCENE_REPORTS: Final = 8
 TOKEN: Final = (*CLI, "token", "create")
 
 
@@ -129,10 +135,8 @@ class _Load:
         self.random = random.Random(seed)
         self.run = f"{os.getpid()}-{int(time.time())}"
         self.idle: list[_Conn] = []
-        self.scenes = [
-            (self.random.uniform(*LON), self.random.uniform(*LAT))
-            for _ in range(max(int(rate * 2), 50))
-        ]
+        self.scenes = [self._scene() for _ in range(max(int(rate * 2), 50))]
+        self.scene_reports = [0] * len(self.scenes)
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
         self.head = (
             f"POST /api/v1/reports HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{auth}"
@@ -140,8 +144,15 @@ class _Load:
         ).encode()
         self.encoder = msgspec.json.Encoder()
 
+    def _scene(self) -> tuple[float, float]:
+        return self.random.uniform(*LON), self.random.uniform(*LAT)
+
     def report(self, index: int) -> tuple[str, dict[str, Any]]:
-        lon, lat = self.random.choice(self.scenes)
+        scene = self.random.randrange(len(self.scenes))
+        lon, lat = self.scenes[scene]
+        self.scene_reports[scene] += 1
+        if self.scene_reports[scene] == SCENE_REPORTS:  # quiet from now on; a new one elsewhere
+            self.scenes[scene], self.scene_reports[scene] = self._scene(), 0
         source = SOURCES[index % len(SOURCES)]
         source_id = f"bench-{self.run}-{index}"
         body = {
