@@ -9,8 +9,8 @@ at once and collects them from a thread. Forking costs the parent the copy of it
 milliseconds, not a second.
 
 The child runs nothing but ``work``: no event loop, no other thread (only the forking thread
-exists in it), no garbage collector (its walks would copy every page), no exit handlers
-(``os._exit``). ``work`` must therefore be pure computation on memory.
+exists in it), no garbage collector (its walks would copy every page), no file descriptor but its
+pipe, no exit handlers (``os._exit``). ``work`` must therefore be pure computation on memory.
 """
 
 from __future__ import annotations
@@ -50,18 +50,21 @@ def start(work: Work) -> Result:
         os.close(write_end)
         raise ForkFailed(f"fork: {error}") from error
     if pid == 0:  # pragma: no cover - the child; its output is what the tests check
-        _child(work, read_end, write_end)
+        _child(work, write_end)
     os.close(write_end)
     return _collect(pid, read_end)
 
 
-def _child(work: Work, read_end: int, write_end: int) -> None:
+def _child(work: Work, write_end: int) -> None:
     code = 1
     try:
         gc.disable()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL)  # the parent's handlers belong to its loop
-        os.close(read_end)
+        # Only the pipe stays open: a child that outlives a killed parent must not hold its
+        # listening socket (a restart could not bind the port) or its database connections.
+        os.closerange(3, write_end)
+        os.closerange(write_end + 1, os.sysconf("SC_OPEN_MAX"))
         with os.fdopen(write_end, "wb") as out:
             for part in work():
                 out.write(len(part).to_bytes(_LENGTH, "big"))

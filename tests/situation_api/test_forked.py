@@ -4,7 +4,9 @@ event loop runs on meanwhile, and a child that fails is reported, not waited for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
 import time
 
 import msgspec
@@ -51,6 +53,21 @@ async def test_the_parents_loop_runs_while_the_child_works() -> None:
 async def test_large_and_empty_parts_arrive_whole() -> None:
     big = os.urandom(3 << 20) * 8  # 24 MiB: far more than a pipe holds
     assert await forked.start(lambda: [big, b"", b"x"]) == [big, b"", b"x"]
+
+
+async def test_the_child_keeps_no_socket_of_the_parent_open() -> None:
+    def open_files() -> list[bytes]:
+        targets = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # the listing's own descriptor is gone already
+                targets.append(os.readlink(f"/proc/self/fd/{fd}").encode())
+        return targets
+
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        assert listening.fileno() > 2
+        targets = await forked.start(open_files)
+    assert not [t for t in targets if t.startswith(b"socket:")]
+    assert len([t for t in targets if t.startswith(b"pipe:")]) == 1  # its output
 
 
 async def test_a_failing_child_is_reported() -> None:
