@@ -6,7 +6,8 @@ during which one event loop would answer no POST and send no delta. :func:`start
 (as Redis does for its background saves): the child sees the state exactly as it was at the
 fork, copy-on-write, runs ``work`` and writes the bytes it returns to a pipe; the parent goes on
 at once and collects them from a thread. Forking costs the parent the copy of its page tables —
-milliseconds, not a second.
+milliseconds, not a second; memory pages either side writes to meanwhile are copied (at worst
+the size of the state, for the second the child lives).
 
 The child runs nothing but ``work``: no event loop, no other thread (only the forking thread
 exists in it), no garbage collector (its walks would copy every page), no file descriptor but its

@@ -4,13 +4,14 @@ notifications across instances, the stored columns."""
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
 import pytest
 
-from ingest.report import Report
+from ingest.report import Point, Report
 from ingest.store import (
     Database,
     MemoryReportLog,
@@ -225,4 +226,20 @@ async def test_a_writer_reading_past_another_writers_entries_gets_them_from_the_
     assert read == await reader.read(0, 10)
     assert [r.source_id for r in read] == [f"E-{n:06d}" for n in range(1, 6)]
     for log in (a, b, reader):
+        await log.close()
+
+
+async def test_a_report_at_negative_zero_reads_back_as_the_log_holds_it(
+    pg_fresh_url: str, make_item: MakeItem
+) -> None:
+    report, raw = make_item(1)
+    at_zero = msgspec.structs.replace(report, geometry=Point([-0.0, 50.0]), area_codes=())
+    writer = await PostgresReportLog.open(pg_fresh_url)
+    await writer.append([(at_zero, raw)])
+    [stored] = await writer.read(0, 10)  # not kept by the writer: jsonb has no -0.0
+    assert stored.geometry == Point([0.0, 50.0])
+    assert math.copysign(1.0, stored.geometry.coordinates[0]) == 1.0
+    reader = await PostgresReportLog.open(pg_fresh_url)
+    assert await reader.read(0, 10) == [stored]
+    for log in (writer, reader):
         await log.close()
