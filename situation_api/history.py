@@ -8,12 +8,15 @@ the runtime encodes them.
 Adapters: :class:`MemoryHistoryStore` and :class:`PostgresHistoryStore` (tables in
 ``situation_api/migrations``, natively partitioned by month or TimescaleDB hypertables, see
 :mod:`ingest.store.migrations`). Appends go through the same group-commit writer as the report
-log: one transaction and one binary COPY for many changes.
+log: one transaction and one binary COPY for many changes. Snapshots, tens of megabytes with a
+large picture, are stored zlib-compressed (migration 0002).
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import zlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final, Protocol, Self
@@ -28,6 +31,9 @@ from ingest.store.migrations import bucket_expression
 
 COMPONENT: Final = "history"
 SNAPSHOTS_KEPT: Final = 5
+# Begins a compressed snapshot column (migration 0002); neither a msgpack map (the engine state)
+# nor JSON (the picture) can begin with 0xFF, so rows stored plain before read as they are.
+_COMPRESSED: Final = b"\xffzlib"
 
 
 class StoredChange(msgspec.Struct, frozen=True):
@@ -226,6 +232,7 @@ class PostgresHistoryStore:
         return [(row[0], row[1]) for row in rows]
 
     async def save_snapshot(self, seq: int, at: datetime, state: bytes, picture: bytes) -> None:
+        state, picture = await _compressed(state), await _compressed(picture)
         async with self._db.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 "INSERT INTO snapshots (seq, at, engine_state, picture) VALUES ($1, $2, $3, $4)"
@@ -248,7 +255,22 @@ class PostgresHistoryStore:
             " WHERE $1::timestamptz IS NULL OR at <= $1 ORDER BY seq DESC LIMIT 1",
             at_or_before,
         )
-        return None if row is None else Snapshot(*row)
+        if row is None:
+            return None
+        return Snapshot(row[0], row[1], await _plain(row[2]), await _plain(row[3]))
 
     async def close(self) -> None:
         await self._committer.close()
+
+
+# zlib releases the GIL: tens of megabytes are (de)compressed beside the event loop, not in it.
+
+
+async def _compressed(data: bytes) -> bytes:
+    return _COMPRESSED + await asyncio.to_thread(zlib.compress, data, 1)
+
+
+async def _plain(stored: bytes) -> bytes:
+    if not stored.startswith(_COMPRESSED):
+        return stored
+    return await asyncio.to_thread(zlib.decompress, memoryview(stored)[len(_COMPRESSED) :])

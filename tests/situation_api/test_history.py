@@ -6,10 +6,13 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from ingest.store import Database
+from ingest.store.migrations import load_migrations, migrate
 from situation_api.history import (
+    COMPONENT,
     SNAPSHOTS_KEPT,
     HistoryStore,
     MemoryHistoryStore,
@@ -143,3 +146,56 @@ async def test_rebuild_picture_at_past_time_from_snapshot_plus_changes(
     assert base is not None
     rest = await history.until(when, after=base.seq)
     assert [c.seq for c in rest] == [9, 10, 11, 12]
+
+
+async def test_snapshots_are_stored_compressed_and_rows_stored_plain_still_read(
+    pg_fresh_url: str,
+) -> None:
+    db = await Database.connect(pg_fresh_url)
+    store = await PostgresHistoryStore.open(db)
+    incidents = [{"id": f"inc-{n:06d}", "status": "open", "threads": []} for n in range(2000)]
+    picture = json.dumps({"seq": 1, "incidents": incidents}).encode()
+    state = b"\x85" + b"engine state " * 10_000
+    await store.save_snapshot(1, T0, state, picture)
+    sizes = await db.pool.fetchrow(
+        "SELECT octet_length(engine_state), octet_length(picture) FROM snapshots WHERE seq = 1"
+    )
+    assert sizes is not None
+    assert sizes[0] < len(state) / 10
+    assert sizes[1] < len(picture) / 5
+    # a row as written before migration 0002 (plain bytes; the picture was jsonb, now its text)
+    await db.pool.execute(
+        "INSERT INTO snapshots (seq, at, engine_state, picture) VALUES (2, $1, $2, $3)",
+        T0 + timedelta(hours=1), b"\x85plain", b'{"seq": 2}',
+    )  # fmt: skip
+    latest = await store.latest_snapshot()
+    assert latest is not None
+    assert (latest.seq, latest.state, latest.picture) == (2, b"\x85plain", b'{"seq": 2}')
+    earlier = await store.latest_snapshot(T0 + timedelta(minutes=30))
+    assert earlier is not None
+    assert (earlier.state, earlier.picture) == (state, picture)
+    await store.close()
+    await db.close()
+
+
+async def test_migration_2_keeps_the_pictures_of_snapshots_already_stored(
+    pg_fresh_url: str,
+) -> None:
+    conn = await asyncpg.connect(pg_fresh_url)
+    first, second = load_migrations("situation_api")
+    await migrate(conn, COMPONENT, [first])
+    await conn.execute(
+        "INSERT INTO snapshots (seq, at, engine_state, picture)"
+        """ VALUES (7, $1, '\\x85'::bytea, '{"seq": 7, "incidents": [{"id": "inc-1"}]}'::jsonb)""",
+        T0,
+    )
+    await migrate(conn, COMPONENT, [first, second])
+    await conn.close()
+    db = await Database.connect(pg_fresh_url)
+    store = await PostgresHistoryStore.open(db)
+    snapshot = await store.latest_snapshot()
+    assert snapshot is not None
+    assert snapshot.state == b"\x85"
+    assert json.loads(snapshot.picture) == {"seq": 7, "incidents": [{"id": "inc-1"}]}
+    await store.close()
+    await db.close()

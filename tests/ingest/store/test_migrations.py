@@ -30,7 +30,7 @@ def test_shipped_migrations_are_numbered_and_found() -> None:
         (4, "append_checks_keys_by_index"),
     ]
     history = load_migrations("situation_api")
-    assert [(m.version, m.name) for m in history] == [(1, "history")]
+    assert [(m.version, m.name) for m in history] == [(1, "history"), (2, "snapshots_compressed")]
 
 
 def test_native_only_lines_are_dropped_for_timescale() -> None:
