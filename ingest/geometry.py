@@ -25,6 +25,7 @@ from ingest.report import (
     Polygon,
     Report,
     out_of_range,
+    unsign_zero,
 )
 
 _COORDS: Final = "$.geometry.coordinates"
@@ -44,7 +45,9 @@ def _polygon(rings: list[Any]) -> ShapelyPolygon:
 
 
 def from_shapely(geom: BaseGeometry) -> Geometry:
-    """The GeoJSON geometry of a shapely Point, Polygon or MultiPolygon (2-D)."""
+    """The GeoJSON geometry of a shapely Point, Polygon or MultiPolygon (2-D), without -0.0
+    (see :func:`~ingest.report.unsign_zero`)."""
+    geom = shapely.transform(geom, lambda coords: coords + 0.0)
     geometry: Geometry = msgspec.convert(shapely.geometry.mapping(geom), Geometry)
     return geometry
 
@@ -78,6 +81,7 @@ def checked(report: Report) -> Report:
             if ring[0][:2] != ring[-1][:2]:
                 raise ReportInvalid(f"{_COORDS}{where}", "linear ring is not closed")
             for position in ring:
+                unsign_zero(position)
                 problem = out_of_range(position)
                 if problem:
                     raise ReportInvalid(f"{_COORDS}{where}", problem)

@@ -52,6 +52,14 @@ Ring = Annotated[list[Position], msgspec.Meta(min_length=4)]
 Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
+def unsign_zero(position: list[float]) -> None:
+    """Make a -0.0 coordinate 0.0, in place. PostgreSQL's jsonb, which holds the report log and
+    the history, stores -0.0 as 0: a report must mean the same in memory, on the bus and in the
+    log, or a live picture could differ from its replay ("-0.0" against "0.0")."""
+    if 0.0 in position:  # == also matches -0.0; positive zero passes through unchanged
+        position[:] = [c + 0.0 for c in position]  # -0.0 + 0.0 is 0.0
+
+
 def out_of_range(position: list[float]) -> str | None:
     """Why a WGS84 position is impossible, or None."""
     lon, lat = position[0], position[1]
@@ -66,6 +74,7 @@ class Point(msgspec.Struct, frozen=True, tag_field="type", tag="Point", forbid_u
     coordinates: Position
 
     def __post_init__(self) -> None:
+        unsign_zero(self.coordinates)
         problem = out_of_range(self.coordinates)
         if problem:
             raise ValueError(f"coordinates|{problem}")

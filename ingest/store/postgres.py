@@ -239,12 +239,17 @@ class PostgresReportLog:
 
     async def read(self, after: int, limit: int) -> list[Report]:
         recent = self._recent.run(after, limit)  # what this process just committed
-        if len(recent) == limit or (recent and recent[-1].offset == self._head):
-            return recent
-        if recent:  # another writer's entries follow: the rest of the page from the server
-            return recent + await self.read(after + len(recent), limit - len(recent))
+        if recent:
+            last = recent[-1].offset or after + len(recent)
+            if len(recent) == limit or last >= self._head:
+                return recent
+            # another writer's entries follow: the rest of the page from the server
+            return recent + await self._read_stored(last, limit - len(recent))
         if after >= self._head and self._listener_alive():
             return []  # nothing committed that we know of; a notification will tell (wait_for)
+        return await self._read_stored(after, limit)
+
+    async def _read_stored(self, after: int, limit: int) -> list[Report]:
         rows = await self._db.pool.fetch(
             "SELECT report FROM reports WHERE log_offset > $1 ORDER BY log_offset LIMIT $2",
             after, limit,

@@ -10,14 +10,12 @@ and :meth:`RecentEntries.run` hands out a run of them starting at the offset a r
 Offsets written by another process (another ``serve`` on the same database) are not here; a
 reader then gets what runs without a gap from the cache and the rest from the server. Entries
 are decoded when read, with the decoder a read from the server uses, so a reader cannot tell
-where an entry came from — with one exception, kept out: ``jsonb`` stores the number -0.0 as 0,
-and a picture built from a -0.0 coordinate would differ (``"-0.0"``) from its replay. An entry
-that may hold one is not kept; it is read from the server.
+where an entry came from. (``jsonb`` would turn a -0.0 into 0; the report model already has,
+see :func:`ingest.report.unsign_zero`.)
 """
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 import msgspec
@@ -25,8 +23,6 @@ import msgspec
 from ingest.report import Report
 
 _decoder: Final = msgspec.json.Decoder(Report)
-# -0.0 as msgspec writes it, not followed by more digits (-0.05); in a string it only costs a read
-_NEGATIVE_ZERO: Final = re.compile(rb"-0\.0(?![0-9])")
 
 
 class RecentEntries:
@@ -43,8 +39,6 @@ class RecentEntries:
 
     def add(self, offset: int, encoded: bytes) -> None:
         """Remember a committed entry (call only after its commit)."""
-        if _NEGATIVE_ZERO.search(encoded):
-            return
         entries = self._entries
         entries[offset] = encoded
         while len(entries) > self._capacity:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -301,3 +302,34 @@ def test_report_is_immutable() -> None:
     with pytest.raises(AttributeError):
         report.severity = "extreme"  # type: ignore[misc]
     assert msgspec.structs.replace(report, severity="extreme").severity == "extreme"
+
+
+def _signs(positions: list[list[float]]) -> list[float]:
+    return [math.copysign(1.0, c) for position in positions for c in position]
+
+
+def test_a_negative_zero_coordinate_becomes_zero_as_the_log_would_store_it() -> None:
+    # jsonb, which holds the report log and the history, stores -0.0 as 0
+    point = decode_report(
+        json.dumps(valid(geometry={"type": "Point", "coordinates": [-0.0, 50.0]})).encode()
+    )
+    assert isinstance(point.geometry, Point)
+    assert _signs([point.geometry.coordinates]) == [1.0, 1.0]
+    assert _signs([Point([-0.0, -0.0]).coordinates]) == [1.0, 1.0]  # built in code, too
+    ring = [[-0.0, 50.0], [0.5, 50.0], [0.5, 50.5], [-0.0, 50.0]]
+    area = decode_report(
+        json.dumps(valid(geometry={"type": "Polygon", "coordinates": [ring]})).encode()
+    )
+    assert isinstance(area.geometry, Polygon)
+    assert _signs(area.geometry.coordinates[0]) == [1.0] * 8
+    assert encode_report(area).count(b"-0.0") == 0
+
+
+def test_a_repaired_polygon_has_no_negative_zero() -> None:
+    bowtie = [[-0.0, 50.0], [1.0, 51.0], [1.0, 50.0], [-0.0, 51.0], [-0.0, 50.0]]  # crosses itself
+    area = decode_report(
+        json.dumps(valid(geometry={"type": "Polygon", "coordinates": [bowtie]})).encode()
+    )
+    assert isinstance(area.geometry, MultiPolygon)  # repaired into two triangles
+    positions = [p for polygon in area.geometry.coordinates for ring in polygon for p in ring]
+    assert set(_signs(positions)) == {1.0}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from ingest.report import Point, Report, encode_report, with_server_fields
+from ingest.report import Report, encode_report, with_server_fields
 from ingest.store.recent import RecentEntries
 from tests.ingest.store.conftest import MakeItem
 
@@ -55,15 +55,3 @@ def test_entries_decode_to_the_report_that_was_encoded(make_item: MakeItem) -> N
     [read] = recent.run(8, 1)
     assert read == stored
     assert msgspec.structs.asdict(read) == msgspec.structs.asdict(stored)
-
-
-def test_an_entry_with_a_negative_zero_is_left_to_the_server(make_item: MakeItem) -> None:
-    # jsonb keeps -0.0 as 0: decoding our own bytes would give a report the log does not hold
-    report = msgspec.structs.replace(_stored(make_item, 1), geometry=Point([-0.0, 50.0]))
-    near = msgspec.structs.replace(_stored(make_item, 2), geometry=Point([-0.05, 50.0]))
-    recent = RecentEntries(4)
-    recent.add(1, encode_report(report))
-    recent.add(2, encode_report(near))
-    assert len(recent) == 1
-    assert recent.run(0, 10) == []
-    assert [r.geometry for r in recent.run(1, 10)] == [Point([-0.05, 50.0])]
