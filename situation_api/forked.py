@@ -34,14 +34,10 @@ class ForkFailed(RuntimeError):
     work in-process instead."""
 
 
-def supported() -> bool:
-    return hasattr(os, "fork")
-
-
 def start(work: Work) -> Result:
     """Fork now and run ``work`` in the child; await the result for the parts it returned.
     Raises :class:`ForkFailed` (at once, or when awaited) if that does not work out."""
-    if not supported():
+    if not hasattr(os, "fork"):
         raise ForkFailed("this platform cannot fork")
     read_end, write_end = os.pipe()
     try:

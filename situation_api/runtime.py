@@ -96,8 +96,6 @@ class RuntimeConfig:
     # costs (round trips, commit) would otherwise recur for every few changes under load; the
     # queries read unwritten changes from memory, and a crash loses none (see _write_history)
     history_interval: float = 0.25
-    # periodic snapshots are encoded by a forked child (situation_api/forked.py), not in the loop
-    fork_snapshots: bool = True
     retry_seconds: float = 1.0
 
 
@@ -465,7 +463,8 @@ class Runtime:
             return
         due = time.monotonic() - self._last_snapshot >= self._config.snapshot_interval
         if moved >= self._config.snapshot_changes or due:
-            self._capture_snapshot(fork=self._config.fork_snapshots and not self._fork_failed)
+            # encoded by a forked child (situation_api/forked.py), not in the loop, if it can be
+            self._capture_snapshot(fork=not self._fork_failed)
 
     def _capture_snapshot(self, *, fork: bool = False) -> None:
         """Capture the state now (consistent: no await) and have it encoded — by a forked child
