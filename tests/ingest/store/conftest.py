@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import shape
 
 from ingest.report import Point, Report, encode_report
-from ingest.store import MemoryReportLog, PostgresReportLog, ReportLog
+from ingest.store import Database, MemoryReportLog, PostgresReportLog, ReportLog
 
 Item = tuple[Report, bytes]
 MakeItem = Callable[..., Item]
@@ -66,3 +66,22 @@ async def report_log(request: pytest.FixtureRequest) -> AsyncIterator[ReportLog]
         log = await PostgresReportLog.open(url)
     yield log
     await log.close()
+
+
+OpenLog = Callable[..., Awaitable[PostgresReportLog]]
+
+
+@pytest.fixture
+async def open_log(pg_fresh_url: str) -> AsyncIterator[OpenLog]:
+    """Open PostgreSQL report logs (on the fresh database unless given a URL or a Database),
+    each standing for a process of its own; all are closed after the test."""
+    opened: list[PostgresReportLog] = []
+
+    async def open_(target: str | Database | None = None) -> PostgresReportLog:
+        log = await PostgresReportLog.open(target if target is not None else pg_fresh_url)
+        opened.append(log)
+        return log
+
+    yield open_
+    for log in opened:
+        await log.close()  # closing twice is harmless: a test may close one itself

@@ -20,16 +20,16 @@ from ingest.store import (
     UnsupportedURL,
     open_report_log,
 )
-from tests.ingest.store.conftest import MakeItem
+from tests.ingest.store.conftest import MakeItem, OpenLog
 
 
 async def test_two_writers_and_a_tailing_reader_never_see_offsets_out_of_order(
-    pg_fresh_url: str, make_item: MakeItem
+    pg_fresh_url: str, make_item: MakeItem, open_log: OpenLog
 ) -> None:
     # Two PostgresReportLog instances with their own pools stand for two processes.
-    a = await PostgresReportLog.open(pg_fresh_url)
-    b = await PostgresReportLog.open(pg_fresh_url)
-    reader = await PostgresReportLog.open(pg_fresh_url)
+    a = await open_log()
+    b = await open_log()
+    reader = await open_log()
     seen: list[int] = []
     done = asyncio.Event()
 
@@ -54,15 +54,13 @@ async def test_two_writers_and_a_tailing_reader_never_see_offsets_out_of_order(
     # Every entry was seen exactly once, in order: no entry committed "behind" the reader.
     assert seen == list(range(1, await reader.last_offset() + 1))
     assert len(seen) == 4 * 150  # both writers wrote every n: the second copy is a duplicate
-    for log in (a, b, reader):
-        await log.close()
 
 
 async def test_wait_for_hears_appends_of_another_instance(
-    pg_fresh_url: str, make_item: MakeItem
+    pg_fresh_url: str, make_item: MakeItem, open_log: OpenLog
 ) -> None:
-    writer = await PostgresReportLog.open(pg_fresh_url)
-    listener = await PostgresReportLog.open(pg_fresh_url)
+    writer = await open_log()
+    listener = await open_log()
     waiting = asyncio.create_task(listener.wait_for(0, 10.0))
     await asyncio.sleep(0.1)
     assert not waiting.done()
@@ -71,8 +69,6 @@ async def test_wait_for_hears_appends_of_another_instance(
     await writer.append([make_item(1)])
     assert await waiting is True
     assert loop.time() - started < 1.0  # NOTIFY, not the polling fallback
-    await writer.close()
-    await listener.close()
 
 
 async def test_columns_and_monthly_partition(pg_fresh_url: str, make_item: MakeItem) -> None:
@@ -149,12 +145,12 @@ async def test_shared_database_is_not_closed_by_the_log(pg_fresh_url: str) -> No
 
 
 async def test_batches_take_one_statement_unless_its_assumptions_fail(
-    pg_fresh_url: str, make_item: MakeItem
+    pg_fresh_url: str, make_item: MakeItem, open_log: OpenLog
 ) -> None:
     """New reports and a head nobody else moved: lz_append_reports. A head moved by another
     writer, a key logged already or repeated in the batch: the locking path, same results."""
-    a = await PostgresReportLog.open(pg_fresh_url)
-    b = await PostgresReportLog.open(pg_fresh_url)
+    a = await open_log()
+    b = await open_log()
     first = await a.append([make_item(1), make_item(2)])
     assert [(r.offset, r.duplicate) for r in first] == [(1, False), (2, False)]
     assert (a.batches_fast, a.batches_locked) == (1, 0)
@@ -185,18 +181,16 @@ async def test_batches_take_one_statement_unless_its_assumptions_fail(
     assert await a.read_raw(6) == make_item(6)[1]
     keys = await a._db.pool.fetchval("SELECT count(*) FROM report_keys")
     assert keys == 6
-    for log in (a, b):
-        await log.close()
 
 
 async def test_the_writer_reads_what_it_committed_without_the_server(
-    pg_fresh_url: str, make_item: MakeItem
+    pg_fresh_url: str, make_item: MakeItem, open_log: OpenLog
 ) -> None:
     db = await Database.connect(pg_fresh_url)
-    writer = await PostgresReportLog.open(db)
+    writer = await open_log(db)
     await writer.append([make_item(n) for n in range(1, 4)])  # lz_append_reports
     await writer.append([make_item(4), make_item(4), make_item(5)])  # the locking path
-    fresh = await PostgresReportLog.open(pg_fresh_url)
+    fresh = await open_log()
     from_server = await fresh.read(0, 10)
     assert [r.offset for r in from_server] == [1, 2, 3, 4, 5]
 
@@ -209,36 +203,32 @@ async def test_the_writer_reads_what_it_committed_without_the_server(
     assert await writer.wait_for(5, 5.0)
     with pytest.raises(asyncpg.InterfaceError):
         await writer.read(5, 10)  # that read needs the server
-    await writer.close()
-    await fresh.close()
 
 
 async def test_a_writer_reading_past_another_writers_entries_gets_them_from_the_server(
-    pg_fresh_url: str, make_item: MakeItem
+    pg_fresh_url: str, make_item: MakeItem, open_log: OpenLog
 ) -> None:
-    a = await PostgresReportLog.open(pg_fresh_url)
-    b = await PostgresReportLog.open(pg_fresh_url)
+    a = await open_log()
+    b = await open_log()
     await a.append([make_item(1), make_item(2)])
     await b.append([make_item(3)])
     await a.append([make_item(4), make_item(5)])
     read = await a.read(0, 10)  # a's own, b's from the server, a's own
-    reader = await PostgresReportLog.open(pg_fresh_url)
+    reader = await open_log()
     assert read == await reader.read(0, 10)
     assert [r.source_id for r in read] == [f"E-{n:06d}" for n in range(1, 6)]
-    for log in (a, b, reader):
-        await log.close()
 
 
 async def test_a_report_sent_with_negative_zero_reads_the_same_from_memory_and_the_server(
-    pg_fresh_url: str, make_item: MakeItem
+    pg_fresh_url: str, make_item: MakeItem, open_log: OpenLog
 ) -> None:
     report, _ = make_item(1)
     sent = {**msgspec.to_builtins(report), "area_codes": []}
     sent["geometry"] = {"type": "Point", "coordinates": [-0.0, 50.0]}
     raw = msgspec.json.encode(sent)
-    writer = await PostgresReportLog.open(pg_fresh_url)
+    writer = await open_log()
     await writer.append([(decode_report(raw), raw)])
-    reader = await PostgresReportLog.open(pg_fresh_url)
+    reader = await open_log()
     kept, stored = await writer.read(0, 10), await reader.read(0, 10)  # memory, server
     assert kept == stored
     for [read] in (kept, stored):
@@ -246,5 +236,3 @@ async def test_a_report_sent_with_negative_zero_reads_the_same_from_memory_and_t
         assert math.copysign(1.0, read.geometry.coordinates[0]) == 1.0
     # why the report model drops the sign: the log would
     assert await reader._db.pool.fetchval("SELECT '[-0.0]'::jsonb::text") == "[0.0]"
-    for log in (writer, reader):
-        await log.close()
