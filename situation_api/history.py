@@ -8,8 +8,9 @@ the runtime encodes them.
 Adapters: :class:`MemoryHistoryStore` and :class:`PostgresHistoryStore` (tables in
 ``situation_api/migrations``, natively partitioned by month or TimescaleDB hypertables, see
 :mod:`ingest.store.migrations`). Appends go through the same group-commit writer as the report
-log: one transaction and one binary COPY for many changes. Snapshots, tens of megabytes with a
-large picture, are stored zlib-compressed (migration 0002).
+log, and each write stores its changes as one compressed block (:mod:`situation_api.blocks`,
+migration 0003): one row and one round trip for many changes. Snapshots, tens of megabytes with
+a large picture, are stored zlib-compressed too (migration 0002).
 """
 
 from __future__ import annotations
@@ -21,44 +22,24 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Final, Protocol, Self
 
-import msgspec
-
-from correlation.changes import Change
 from ingest.store.batcher import GroupCommitter
 from ingest.store.database import DATABASE_ERRORS, Database
 from ingest.store.errors import StoreUnavailable
 from ingest.store.migrations import bucket_expression
+from situation_api import blocks
+from situation_api.stored import Snapshot, StoredChange
+
+__all__ = [
+    "COMPONENT", "SNAPSHOTS_KEPT", "HistoryStore", "MemoryHistoryStore", "PostgresHistoryStore",
+    "Snapshot", "StoredChange",
+]  # fmt: skip
 
 COMPONENT: Final = "history"
 SNAPSHOTS_KEPT: Final = 5
+_BLOCKS: Final = "situation_change_blocks"
 # Begins a compressed snapshot column (migration 0002); neither a msgpack map (the engine state)
 # nor JSON (the picture) can begin with 0xFF, so rows stored plain before read as they are.
 _COMPRESSED: Final = b"\xffzlib"
-
-
-class StoredChange(msgspec.Struct, frozen=True):
-    """One change; ``payload`` is a JSON document (bytes). Ordered by ``seq``, unique."""
-
-    seq: int
-    at: datetime
-    kind: str
-    entity: str
-    entity_id: str
-    payload: bytes
-
-    @classmethod
-    def of(cls, change: Change, payload: bytes) -> StoredChange:
-        """The stored form of ``change`` (``payload``: its encoding, with ``change.seq``)."""
-        return cls(change.seq, change.at, type(change).__name__, change.entity, change.id, payload)
-
-
-class Snapshot(msgspec.Struct, frozen=True):
-    """Engine state (opaque bytes) and picture (JSON bytes) after change ``seq``."""
-
-    seq: int
-    at: datetime
-    state: bytes
-    picture: bytes
 
 
 class HistoryStore(Protocol):
@@ -77,6 +58,10 @@ class HistoryStore(Protocol):
 
     async def until(self, at: datetime, *, after: int = 0) -> list[StoredChange]:
         """Every change with ``at`` <= ``at`` and seq > ``after``, in seq order."""
+        ...
+
+    async def for_entity(self, entity: str, entity_id: str) -> list[StoredChange]:
+        """Every change of one entity (``incident``, ``inc-…``), in seq order."""
         ...
 
     async def count_changes(
@@ -122,6 +107,9 @@ class MemoryHistoryStore:
 
     async def until(self, at: datetime, *, after: int = 0) -> list[StoredChange]:
         return [c for c in self._changes if c.at <= at and c.seq > after]
+
+    async def for_entity(self, entity: str, entity_id: str) -> list[StoredChange]:
+        return [c for c in self._changes if c.entity == entity and c.entity_id == entity_id]
 
     async def count_changes(
         self, bucket: timedelta, since: datetime, until: datetime
@@ -170,7 +158,7 @@ class PostgresHistoryStore:
 
     async def _stored_head(self) -> int:
         head: int = await self._db.pool.fetchval(
-            "SELECT coalesce(max(seq), 0) FROM situation_changes"
+            "SELECT coalesce(max(last_seq), 0) FROM situation_change_blocks"
         )
         return head
 
@@ -185,50 +173,65 @@ class PostgresHistoryStore:
                 fresh.append(changes[index])
                 head = changes[index].seq
         if fresh:
-            await self._db.ensure_partitions("situation_changes", "at", (c.at for c in fresh))
+            block = await asyncio.to_thread(blocks.encode, fresh)  # zlib releases the GIL
+            await self._db.ensure_partitions(_BLOCKS, "first_at", [block.first_at])
             try:
-                async with self._db.pool.acquire() as conn, conn.transaction():
-                    await conn.copy_records_to_table(
-                        "situation_changes",
-                        records=[
-                            (c.seq, c.at, c.kind, c.entity, c.entity_id, c.payload) for c in fresh
-                        ],
-                        columns=["seq", "at", "kind", "entity", "entity_id", "payload"],
-                    )
+                await self._db.pool.execute(
+                    f"INSERT INTO {_BLOCKS} (first_seq, last_seq, first_at, last_at, ats,"
+                    " entities, changes) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    block.first_seq, block.last_seq, block.first_at, block.last_at, block.ats,
+                    block.entities, block.data,
+                )  # fmt: skip
             except DATABASE_ERRORS as error:
                 raise StoreUnavailable(f"history write failed: {error}") from error
             self._head = head
         return accepted
 
     async def since(self, seq: int, limit: int) -> list[StoredChange]:
-        rows = await self._db.pool.fetch(
-            "SELECT seq, at, kind, entity, entity_id, payload FROM situation_changes"
-            " WHERE seq > $1 ORDER BY seq LIMIT $2",
-            seq,
-            limit,
-        )
-        return [StoredChange(*row) for row in rows]
+        found: list[StoredChange] = []
+        after = seq
+        while len(found) < limit:
+            rows = await self._db.pool.fetch(
+                f"SELECT changes FROM {_BLOCKS} WHERE last_seq > $1 ORDER BY last_seq LIMIT 4",
+                after,
+            )
+            for row in rows:
+                found.extend(c for c in await _decoded(row[0]) if c.seq > after)
+            if len(rows) < 4:
+                break
+            after = found[-1].seq
+        return found[: max(limit, 0)]
 
     async def until(self, at: datetime, *, after: int = 0) -> list[StoredChange]:
         rows = await self._db.pool.fetch(
-            "SELECT seq, at, kind, entity, entity_id, payload FROM situation_changes"
-            " WHERE at <= $1 AND seq > $2 ORDER BY seq",
-            at,
-            after,
+            f"SELECT changes FROM {_BLOCKS} WHERE last_seq > $2 AND first_at <= $1"
+            " ORDER BY last_seq",
+            at, after,
+        )  # fmt: skip
+        return [c for row in rows for c in await _decoded(row[0]) if c.at <= at and c.seq > after]
+
+    async def for_entity(self, entity: str, entity_id: str) -> list[StoredChange]:
+        rows = await self._db.pool.fetch(
+            f"SELECT changes FROM {_BLOCKS} WHERE entities @> ARRAY[$1::text] ORDER BY last_seq",
+            f"{entity}:{entity_id}",
         )
-        return [StoredChange(*row) for row in rows]
+        return [
+            c
+            for row in rows
+            for c in await _decoded(row[0])
+            if c.entity == entity and c.entity_id == entity_id
+        ]
 
     async def count_changes(
         self, bucket: timedelta, since: datetime, until: datetime
     ) -> list[tuple[datetime, int]]:
-        start = bucket_expression("at", use_timescale=self._db.use_timescale)
+        start = bucket_expression("t", use_timescale=self._db.use_timescale)
         rows = await self._db.pool.fetch(
-            f"SELECT {start} AS bucket, count(*) FROM situation_changes"
-            " WHERE at >= $2 AND at < $3 GROUP BY bucket ORDER BY bucket",
-            bucket,
-            since,
-            until,
-        )
+            f"SELECT {start} AS bucket, count(*) FROM {_BLOCKS}, unnest(ats) AS t"
+            " WHERE first_at < $3 AND last_at >= $2 AND t >= $2 AND t < $3"
+            " GROUP BY bucket ORDER BY bucket",
+            bucket, since, until,
+        )  # fmt: skip
         return [(row[0], row[1]) for row in rows]
 
     async def save_snapshot(self, seq: int, at: datetime, state: bytes, picture: bytes) -> None:
@@ -264,6 +267,14 @@ class PostgresHistoryStore:
 
 
 # zlib releases the GIL: tens of megabytes are (de)compressed beside the event loop, not in it.
+
+_IN_LOOP_BYTES: Final = 16_384  # smaller blocks decode faster than a hop to a thread and back
+
+
+async def _decoded(data: bytes) -> list[StoredChange]:
+    if len(data) <= _IN_LOOP_BYTES:
+        return blocks.decode(data)
+    return await asyncio.to_thread(blocks.decode, data)
 
 
 async def _compressed(data: bytes) -> bytes:

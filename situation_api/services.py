@@ -76,21 +76,8 @@ class Services:
         picture.as_of = rfc3339(to_us(at))
         return picture_json(picture)
 
-    async def _entity_history(self, entity: str, entity_id: str) -> list[StoredChange]:
-        finder = getattr(self.history, "for_entity", None)
-        if finder is not None:
-            found: list[StoredChange] = await finder(entity, entity_id)
-            return found
-        # Until the history store has an entity query: page through everything (slow, correct).
-        out: list[StoredChange] = []
-        after = 0
-        while page := await self.history.since(after, REPLAY_PAGE):
-            out.extend(c for c in page if c.entity == entity and c.entity_id == entity_id)
-            after = page[-1].seq
-        return out
-
     async def _timeline_changes(self, entity: str, entity_id: str) -> list[StoredChange]:
-        stored = await self._entity_history(entity, entity_id)
+        stored = await self.history.for_entity(entity, entity_id)
         head = stored[-1].seq if stored else 0
         tail = [
             c

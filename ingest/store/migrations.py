@@ -142,12 +142,13 @@ async def migrate(
             await _apply(conn, component, migration, use_timescale=use_timescale)
             done.append(migration.version)
         if use_timescale and component in timescale.SETUP:
+            version, statements = timescale.SETUP[component]
             setup_done = await conn.fetchval(
-                "SELECT count(*) FROM schema_migrations WHERE component = $1",
-                f"{component}.timescale",
-            )
+                "SELECT count(*) FROM schema_migrations WHERE component = $1 AND version = $2",
+                f"{component}.timescale", version,
+            )  # fmt: skip
             if not setup_done:
-                setup = Migration(1, "hypertables", ";\n".join(timescale.SETUP[component]))
+                setup = Migration(version, "hypertables", ";\n".join(statements))
                 await _apply(conn, f"{component}.timescale", setup, use_timescale=True)
         return use_timescale, done
     finally:

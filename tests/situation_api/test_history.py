@@ -93,6 +93,32 @@ async def test_changes_across_months_and_years_are_stored(history: HistoryStore)
     assert [c.seq for c in await history.until(datetime(2026, 1, 1, tzinfo=UTC))] == [1, 2, 3]
 
 
+async def test_pages_cross_the_stored_writes(history: HistoryStore) -> None:
+    # Twelve writes of three (twelve blocks in PostgreSQL): a page spans several of them.
+    for first in range(1, 37, 3):
+        await history.append([change(seq, seq * 1.0) for seq in range(first, first + 3)])
+    assert [c.seq for c in await history.since(4, 20)] == list(range(5, 25))
+    assert [c.seq for c in await history.since(0, 1000)] == list(range(1, 37))
+    assert [c.seq for c in await history.since(35, 5)] == [36]
+    assert await history.since(3, 0) == []
+
+
+async def test_until_takes_each_change_by_its_own_time(history: HistoryStore) -> None:
+    # A late report's changes carry an earlier time than the changes before them.
+    times = [10.0, 20.0, 5.0, 30.0, 15.0, 40.0]
+    await history.append([change(seq, t) for seq, t in enumerate(times, start=1)])
+    assert [c.seq for c in await history.until(T0 + timedelta(minutes=16))] == [1, 3, 5]
+    assert [c.seq for c in await history.until(T0 + timedelta(minutes=4))] == []
+
+
+async def test_for_entity_gives_one_entity_in_seq_order(history: HistoryStore) -> None:
+    for first in range(1, 31, 10):
+        await history.append([change(seq, seq * 1.0) for seq in range(first, first + 10)])
+    found = await history.for_entity("incident", "inc-3")
+    assert [c.seq for c in found] == [3, 10, 17, 24]
+    assert await history.for_entity("warning", "inc-3") == []
+
+
 async def test_count_changes_per_bucket(history: HistoryStore) -> None:
     # 25 changes, one every 7 minutes from 08:00: buckets of 30 min hold 5, 4, 4, 5, 4, 3.
     await history.append([change(seq, (seq - 1) * 7.0) for seq in range(1, 26)])
@@ -182,7 +208,7 @@ async def test_migration_2_keeps_the_pictures_of_snapshots_already_stored(
     pg_fresh_url: str,
 ) -> None:
     conn = await asyncpg.connect(pg_fresh_url)
-    first, second = load_migrations("situation_api")
+    first, second, *_ = load_migrations("situation_api")
     await migrate(conn, COMPONENT, [first])
     await conn.execute(
         "INSERT INTO snapshots (seq, at, engine_state, picture)"
@@ -197,5 +223,72 @@ async def test_migration_2_keeps_the_pictures_of_snapshots_already_stored(
     assert snapshot is not None
     assert snapshot.state == b"\x85"
     assert json.loads(snapshot.picture) == {"seq": 7, "incidents": [{"id": "inc-1"}]}
+    await store.close()
+    await db.close()
+
+
+async def test_a_write_is_one_compressed_block_that_keeps_payloads_byte_for_byte(
+    pg_fresh_url: str,
+) -> None:
+    db = await Database.connect(pg_fresh_url)
+    store = await PostgresHistoryStore.open(db)
+    view = {
+        "status": "open",
+        "id": "inc-1",
+        "threads": [{"thread": f"police:{n}"} for n in range(9)],
+    }
+    payload = json.dumps(view, separators=(",", ":")).encode()  # keys not in jsonb's order
+    changes = [
+        StoredChange(seq, T0 + timedelta(seconds=seq), "IncidentUpdated", "incident", "inc-1",
+                     payload)
+        for seq in range(1, 201)
+    ]  # fmt: skip
+    assert await store.append(changes) == 200
+    row = await db.pool.fetchrow(
+        "SELECT count(*), sum(octet_length(changes)), min(first_seq), max(last_seq),"
+        " min(first_at), max(last_at), max(cardinality(ats)) FROM situation_change_blocks"
+    )
+    assert row is not None
+    count, size, *ranges = row
+    assert count == 1
+    assert size < 200 * len(payload) / 5
+    assert tuple(ranges) == (1, 200, T0 + timedelta(seconds=1), T0 + timedelta(seconds=200), 200)
+    assert [c.payload for c in await store.since(0, 500)] == [payload] * 200
+    await store.close()
+    await db.close()
+
+
+async def test_migration_3_moves_the_changes_stored_per_row_into_blocks(
+    pg_fresh_url: str,
+) -> None:
+    conn = await asyncpg.connect(pg_fresh_url)
+    first, second, third = load_migrations("situation_api")
+    await migrate(conn, COMPONENT, [first, second])
+    before = [change(seq, seq * 3.0) for seq in range(1, 2501)]  # three blocks of <= 1,000
+    await conn.copy_records_to_table(
+        "situation_changes",
+        records=[(c.seq, c.at, c.kind, c.entity, c.entity_id, c.payload.decode()) for c in before],
+        columns=["seq", "at", "kind", "entity", "entity_id", "payload"],
+    )
+    await migrate(conn, COMPONENT, [first, second, third])
+    assert await conn.fetchval("SELECT count(*) FROM situation_change_blocks") == 3
+    assert await conn.fetchval("SELECT to_regclass('situation_changes')") is None
+    await conn.close()
+    db = await Database.connect(pg_fresh_url)
+    store = await PostgresHistoryStore.open(db)
+    assert await store.head() == 2500
+    moved = await store.since(0, 5000)
+    assert len(moved) == 2500
+    assert all(same(a, b) for a, b in zip(moved, before, strict=True))
+    upto = await store.until(T0 + timedelta(minutes=30), after=4)
+    assert [c.seq for c in upto] == list(range(5, 11))
+    assert [c.seq for c in await store.for_entity("incident", "inc-0")][:3] == [7, 14, 21]
+    counts = await store.count_changes(
+        timedelta(days=1), T0 - timedelta(days=1), T0 + timedelta(days=30)
+    )
+    assert sum(n for _, n in counts) == 2500
+    # writing goes on above the moved changes, in compressed blocks
+    assert await store.append([change(2500, 0), change(2501, 7600.0)]) == 1
+    assert [c.seq for c in await store.since(2499, 10)] == [2500, 2501]
     await store.close()
     await db.close()

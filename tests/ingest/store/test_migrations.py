@@ -30,7 +30,11 @@ def test_shipped_migrations_are_numbered_and_found() -> None:
         (4, "append_checks_keys_by_index"),
     ]
     history = load_migrations("situation_api")
-    assert [(m.version, m.name) for m in history] == [(1, "history"), (2, "snapshots_compressed")]
+    assert [(m.version, m.name) for m in history] == [
+        (1, "history"),
+        (2, "snapshots_compressed"),
+        (3, "change_blocks"),
+    ]
 
 
 def test_native_only_lines_are_dropped_for_timescale() -> None:
@@ -92,16 +96,17 @@ async def test_partition_for_a_month_already_in_default_is_not_forced(pg_fresh_u
     db = await Database.connect(pg_fresh_url)
     await db.migrate("situation_api", "history")
     old = datetime(2020, 5, 17, tzinfo=UTC)
-    await db.pool.execute("INSERT INTO situation_changes VALUES (1, $1, 'k', 'e', 'i', '{}')", old)
-    made = await db.pool.fetchval(
-        "SELECT lz_ensure_month_partition('situation_changes', 'at', $1)", old
+    await db.pool.execute(
+        "INSERT INTO situation_change_blocks"
+        " VALUES (1, 1, $1, $1, ARRAY[$1::timestamptz], '{e:i}', '')",
+        old,
     )
+    ensure = "SELECT lz_ensure_month_partition('situation_change_blocks', 'first_at', $1)"
+    made = await db.pool.fetchval(ensure, old)
     assert made is False  # the row stays in DEFAULT; creating the partition would fail
-    new = await db.pool.fetchval(
-        "SELECT lz_ensure_month_partition('situation_changes', 'at', $1)", old + timedelta(days=60)
-    )
-    assert new is True
-    assert await db.pool.fetchval("SELECT to_regclass('situation_changes_p202007')") is not None
+    assert await db.pool.fetchval(ensure, old + timedelta(days=60)) is True
+    found = await db.pool.fetchval("SELECT to_regclass('situation_change_blocks_p202007')")
+    assert found is not None
     await db.close()
 
 

@@ -42,16 +42,16 @@ async def sqlstate_of(conn: asyncpg.Connection, statement: str) -> str | None:
 async def test_timescale_mode_creates_plain_tables(conn: asyncpg.Connection) -> None:
     rows = await conn.fetch(
         "SELECT relname, relkind::text FROM pg_class"
-        " WHERE relname IN ('reports', 'situation_changes')"
+        " WHERE relname IN ('reports', 'situation_change_blocks')"
         " AND relnamespace = current_schema()::regnamespace"
     )
     kinds = {row[0]: row[1] for row in rows}
-    assert kinds == {"reports": "r", "situation_changes": "r"}  # create_hypertable needs 'r'
+    assert kinds == {"reports": "r", "situation_change_blocks": "r"}  # create_hypertable needs 'r'
 
 
 @pytest.mark.parametrize(
     "statement",
-    [timescale.EXTENSION, *(s for group in timescale.SETUP.values() for s in group)],
+    [timescale.EXTENSION, *(s for _, group in timescale.SETUP.values() for s in group)],
 )
 async def test_statement_fails_only_for_want_of_timescaledb(
     conn: asyncpg.Connection, statement: str
@@ -63,12 +63,12 @@ async def test_time_bucket_query_fails_only_for_want_of_timescaledb(
     conn: asyncpg.Connection,
 ) -> None:
     query = (
-        f"SELECT {bucket_expression('at', use_timescale=True)} AS b, count(*)"
-        " FROM situation_changes GROUP BY b"
+        f"SELECT {bucket_expression('t', use_timescale=True)} AS b, count(*)"
+        " FROM situation_change_blocks, unnest(ats) AS t GROUP BY b"
     )
     assert await sqlstate_of(conn, f"PREPARE q(interval) AS {query}") == "42883"
     native = query.replace(
-        bucket_expression("at", use_timescale=True), bucket_expression("at", use_timescale=False)
+        bucket_expression("t", use_timescale=True), bucket_expression("t", use_timescale=False)
     )
     assert await sqlstate_of(conn, f"PREPARE q(interval) AS {native}") is None
 
