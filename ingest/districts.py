@@ -180,6 +180,11 @@ class Districts:
     def all(self) -> tuple[District, ...]:
         return self._all
 
+    def prepare(self) -> None:
+        """Build the lookup indexes now; otherwise the first point or code lookup does (tens
+        of milliseconds: a server prepares them before reports arrive)."""
+        _ = (self._grid, self._verbaende)  # cached properties: built on first read, then kept
+
     def get(self, ags: str) -> District | None:
         return self._by_ags.get(ags)
 

@@ -21,6 +21,7 @@ import uvicorn
 
 from ops.cli import app, fail
 from ops.loop import run as run_loop
+from ops.loop import settle_heap
 from situation_api.broadcast import BroadcastWebSocketProtocol
 from situation_api.settings import Settings, SettingsInvalid, load_settings
 
@@ -102,6 +103,7 @@ async def _announce(server: uvicorn.Server, on_started: Callable[[str], None] | 
             host, port = sock.getsockname()[:2]
             break
     url = f"http://{host}:{port}"
+    settle_heap()  # start-up is over: what it left need not be walked by the collector again
     if on_started is not None:
         on_started(url)
 

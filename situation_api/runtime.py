@@ -230,6 +230,7 @@ class Runtime:
     async def start(self) -> None:
         """Restore from the latest snapshot, then tail the log in the background."""
         await self._recover()
+        self.engine.districts.prepare()  # not on the first report's time
         self._writer = asyncio.create_task(self._write_history(), name="runtime-history")
         self._task = asyncio.create_task(self._run(), name="runtime")
 

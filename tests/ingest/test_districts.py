@@ -272,3 +272,13 @@ def test_bundled_data_is_what_the_build_script_derives(shared_data: Path, tmp_pa
     build(shared_data / "geo", tmp_path)
     for name in ("rlp_kreise.geojson", "rlp_gemeinden.geojson"):
         assert (tmp_path / name).read_bytes() == (OUTPUT / name).read_bytes(), name
+
+
+def test_prepare_builds_the_lookup_indexes_before_the_first_lookup() -> None:
+    from ingest.districts import _load
+
+    fresh = _load()  # not the shared instance, whose indexes other tests have built
+    assert not {"_grid", "_verbaende"} & set(vars(fresh))
+    fresh.prepare()
+    assert {"_grid", "_verbaende", "_municipalities"} <= set(vars(fresh))
+    assert fresh.at(7.5886, 50.3569) == "07111"  # Koblenz, through the prepared grid
