@@ -57,6 +57,8 @@ DECLARE
                         AT TIME ZONE 'UTC';
     name text := format('%s_p%s', parent, to_char(lo AT TIME ZONE 'UTC', 'YYYYMM'));
     busy boolean;
+    col name;
+    target integer;
 BEGIN
     -- Processes creating partitions of one table at once would take the locks on the parent
     -- and its DEFAULT partition in opposite orders and deadlock: one at a time per table.
@@ -72,6 +74,15 @@ BEGIN
     END IF;
     EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
                    name, parent, lo, hi);
+    -- A new partition does not take over the parent's per-column statistics targets (ALTER
+    -- TABLE ... SET STATISTICS reaches only the partitions that exist then): copy them.
+    FOR col, target IN
+        SELECT attname, attstattarget FROM pg_attribute
+        WHERE attrelid = parent::regclass AND attnum > 0 AND NOT attisdropped
+          AND attstattarget >= 0
+    LOOP
+        EXECUTE format('ALTER TABLE %I ALTER COLUMN %I SET STATISTICS %s', name, col, target);
+    END LOOP;
     RETURN true;
 EXCEPTION WHEN duplicate_table OR unique_violation THEN
     RETURN true;  -- created concurrently by another process

@@ -23,7 +23,10 @@ PARTITION BY RANGE (first_at) -- [native]
 CREATE TABLE situation_change_blocks_default PARTITION OF situation_change_blocks DEFAULT; -- [native]
 CREATE INDEX situation_change_blocks_last_seq ON situation_change_blocks (last_seq);
 CREATE INDEX situation_change_blocks_entities ON situation_change_blocks USING gin (entities);
-ALTER TABLE situation_change_blocks ALTER COLUMN changes SET STORAGE EXTERNAL;
+ALTER TABLE situation_change_blocks
+    ALTER COLUMN changes SET STORAGE EXTERNAL,
+    ALTER COLUMN changes SET STATISTICS 0,  -- never filtered on (see report_log's 0005)
+    ALTER COLUMN ats SET STATISTICS 0;
 
 -- Changes stored before move over in blocks of 1,000, as a JSON array behind the marker
 -- '\xff' 'json' (SQL cannot compress; the reader takes both forms).

@@ -28,6 +28,7 @@ def test_shipped_migrations_are_numbered_and_found() -> None:
         (2, "feed_status"),
         (3, "append_function"),
         (4, "append_checks_keys_by_index"),
+        (5, "payload_statistics"),
     ]
     history = load_migrations("situation_api")
     assert [(m.version, m.name) for m in history] == [
@@ -48,7 +49,7 @@ def test_native_only_lines_are_dropped_for_timescale() -> None:
 
 async def test_migrations_apply_once_and_are_recorded(pg_fresh_url: str) -> None:
     db = await Database.connect(pg_fresh_url)
-    assert await db.migrate("ingest.store", "report_log") == [1, 2, 3, 4]
+    assert await db.migrate("ingest.store", "report_log") == [1, 2, 3, 4, 5]
     assert await db.migrate("ingest.store", "report_log") == []
     rows = await db.pool.fetch(
         "SELECT component, version, name FROM schema_migrations ORDER BY component, version"
@@ -58,6 +59,7 @@ async def test_migrations_apply_once_and_are_recorded(pg_fresh_url: str) -> None
         ("report_log", 2, "feed_status"),
         ("report_log", 3, "append_function"),
         ("report_log", 4, "append_checks_keys_by_index"),
+        ("report_log", 5, "payload_statistics"),
     ]
     assert db.use_timescale is False
     await db.close()
@@ -66,7 +68,7 @@ async def test_migrations_apply_once_and_are_recorded(pg_fresh_url: str) -> None
 async def test_concurrent_starts_migrate_exactly_once(pg_fresh_url: str) -> None:
     logs = await asyncio.gather(*(PostgresReportLog.open(pg_fresh_url) for _ in range(5)))
     conn = await asyncpg.connect(pg_fresh_url)
-    assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 4
+    assert await conn.fetchval("SELECT count(*) FROM schema_migrations") == 5
     await conn.close()
     for log in logs:
         await log.close()
@@ -107,6 +109,31 @@ async def test_partition_for_a_month_already_in_default_is_not_forced(pg_fresh_u
     assert await db.pool.fetchval(ensure, old + timedelta(days=60)) is True
     found = await db.pool.fetchval("SELECT to_regclass('situation_change_blocks_p202007')")
     assert found is not None
+    await db.close()
+
+
+async def test_partitions_made_later_keep_the_parents_statistics_targets(
+    pg_fresh_url: str,
+) -> None:
+    db = await Database.connect(pg_fresh_url)
+    await db.migrate("ingest.store", "report_log")
+    await db.migrate("situation_api", "history")
+    await db.ensure_partitions("reports", "received_at", [datetime(2031, 4, 2, tzinfo=UTC)])
+    await db.ensure_partitions(
+        "situation_change_blocks", "first_at", [datetime(2031, 4, 2, tzinfo=UTC)]
+    )
+    targets = {
+        (row[0], row[1]): row[2]
+        for row in await db.pool.fetch(
+            "SELECT attrelid::regclass::text, attname, attstattarget FROM pg_attribute"
+            " WHERE attrelid IN ('reports_p203104'::regclass,"
+            " 'situation_change_blocks_p203104'::regclass) AND attnum > 0"
+        )
+    }
+    assert targets[("reports_p203104", "report")] == targets[("reports_p203104", "raw")] == 0
+    assert targets[("situation_change_blocks_p203104", "changes")] == 0
+    assert targets[("situation_change_blocks_p203104", "ats")] == 0
+    assert targets[("reports_p203104", "source")] is None  # the default, as on the parent
     await db.close()
 
 
