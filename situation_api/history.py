@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
+import os
+import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Final, Protocol, Self
+from typing import Any, Final, Protocol, Self, TypeVar
 
 from ingest.store.batcher import GroupCommitter
 from ingest.store.database import DATABASE_ERRORS, Database
@@ -37,6 +41,7 @@ __all__ = [
 COMPONENT: Final = "history"
 SNAPSHOTS_KEPT: Final = 5
 _BLOCKS: Final = "situation_change_blocks"
+T = TypeVar("T")
 # Begins a compressed snapshot column (migration 0002); neither a msgpack map (the engine state)
 # nor JSON (the picture) can begin with 0xFF, so rows stored plain before read as they are.
 _COMPRESSED: Final = b"\xffzlib"
@@ -173,7 +178,7 @@ class PostgresHistoryStore:
                 fresh.append(changes[index])
                 head = changes[index].seq
         if fresh:
-            block = await asyncio.to_thread(blocks.encode, fresh)  # zlib releases the GIL
+            block = await _in_background(blocks.encode, fresh)
             await self._db.ensure_partitions(_BLOCKS, "first_at", [block.first_at])
             try:
                 await self._db.pool.execute(
@@ -278,7 +283,26 @@ async def _decoded(data: bytes) -> list[StoredChange]:
 
 
 async def _compressed(data: bytes) -> bytes:
-    return _COMPRESSED + await asyncio.to_thread(zlib.compress, data, 1)
+    return _COMPRESSED + await _in_background(zlib.compress, data, 1)
+
+
+def _lower_priority() -> None:
+    # On Linux a nice value set for a thread id applies to that thread alone.
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _NICENESS)
+
+
+# Writing history is background work: its compression (a snapshot is ~150 ms of zlib) runs on a
+# thread that yields the CPU to the event loop and to PostgreSQL whenever they want it. Reads,
+# which someone waits for, use the ordinary executor.
+_NICENESS: Final = 10
+_background: Final = ThreadPoolExecutor(
+    1, thread_name_prefix="history-write", initializer=_lower_priority
+)
+
+
+async def _in_background(work: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_background, work, *args)
 
 
 async def _plain(stored: bytes) -> bytes:
