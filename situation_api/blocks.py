@@ -1,17 +1,17 @@
 """History blocks: the changes of one history write, stored as one row (migration 0003).
 
 At 1,000 reports/s the engine emits ~1,400 changes/s, each carrying its entity's whole view
-(1–2 kB of JSON). Stored one row per change, as jsonb with three indexes, PostgreSQL spent
-~95 µs of CPU on every row — two thirds of its time under ``bench live`` — and wrote most of the
-WAL that every report-log commit has to flush. A block is written once per history write
-(a few per second under load): its changes encoded as one msgpack array and zlib-compressed
-(~5× smaller), with the columns queries need beside it — the seq and time range, each change's
+(0.8–2 kB of JSON). Stored one row per change, as jsonb with three indexes, each row took
+PostgreSQL ~95 µs — two thirds of its statement time under ``bench live`` — and much of the WAL
+that every report-log commit has to flush. A block is written once per history write
+(a few per second under load): its changes encoded as one msgpack array and zlib-compressed,
+with the columns queries need beside it — the seq and time range, each change's
 time (``ats``, for counts per time bucket in SQL) and the distinct ``entity:id`` keys (``entities``,
 GIN-indexed, for an entity's timeline).
 
 Payloads are kept byte for byte as the runtime encoded them (jsonb re-ordered their keys).
 Blocks moved over from the per-change table by the migration hold those rows as a JSON array,
-marked :data:`MIGRATED`; both forms decode to the same :class:`~situation_api.history.StoredChange`.
+marked :data:`MIGRATED`; both forms decode to the same :class:`~situation_api.stored.StoredChange`.
 
 Pure: bytes in, bytes out; the store does the I/O and runs :func:`encode` beside the event loop.
 """
@@ -30,7 +30,7 @@ from situation_api.stored import StoredChange
 
 COMPRESSED: Final = b"\xffzlib"  # zlib(msgpack array of changes)
 MIGRATED: Final = b"\xffjson"  # JSON array written by migration 0003 (SQL cannot compress)
-_LEVEL: Final = 1  # ~5x on views at a fraction of level 6's time; blocks are written often
+_LEVEL: Final = 1  # the fastest: blocks are written several times a second, beside the load
 
 
 class BlockInvalid(ValueError):

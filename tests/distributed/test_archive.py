@@ -26,6 +26,7 @@ from ingest.report import Report, decode_report
 from ingest.store import Database
 from ops.archive import Archive
 from ops.kafka.topics import REPORTS_TOPIC, SITUATION_TOPIC
+from situation_api.history import PostgresHistoryStore
 from tests.distributed.conftest import PARTITIONS, essence, services
 from tests.distributed.processes import Child, child_env
 
@@ -134,13 +135,13 @@ class Tables:
         return count
 
     async def changes(self) -> list[tuple[int, str, str, bytes]]:
-        rows = await self.db.pool.fetch(
-            "SELECT seq, entity, entity_id, payload FROM situation_changes ORDER BY seq"
-        )
-        return [(r[0], r[1], r[2], bytes(r[3])) for r in rows]
+        stored = await PostgresHistoryStore(self.db).since(0, 1_000_000)
+        return [(c.seq, c.entity, c.entity_id, c.payload) for c in stored]
 
     async def has_tables(self) -> bool:
-        found = await self.db.pool.fetchval("SELECT to_regclass('situation_changes') IS NOT NULL")
+        found = await self.db.pool.fetchval(
+            "SELECT to_regclass('situation_change_blocks') IS NOT NULL"
+        )
         return bool(found)
 
 

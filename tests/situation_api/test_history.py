@@ -47,6 +47,15 @@ async def history(request: pytest.FixtureRequest) -> AsyncIterator[HistoryStore]
     await db.close()
 
 
+@pytest.fixture
+async def pg_history(pg_fresh_url: str) -> AsyncIterator[tuple[Database, PostgresHistoryStore]]:
+    db = await Database.connect(pg_fresh_url)
+    store = await PostgresHistoryStore.open(db)
+    yield db, store
+    await store.close()
+    await db.close()
+
+
 def same(a: StoredChange, b: StoredChange) -> bool:
     """Equal, with the payload compared as JSON (jsonb normalises white space)."""
     return (a.seq, a.at, a.kind, a.entity, a.entity_id) == (
@@ -175,10 +184,9 @@ async def test_rebuild_picture_at_past_time_from_snapshot_plus_changes(
 
 
 async def test_snapshots_are_stored_compressed_and_rows_stored_plain_still_read(
-    pg_fresh_url: str,
+    pg_history: tuple[Database, PostgresHistoryStore],
 ) -> None:
-    db = await Database.connect(pg_fresh_url)
-    store = await PostgresHistoryStore.open(db)
+    db, store = pg_history
     incidents = [{"id": f"inc-{n:06d}", "status": "open", "threads": []} for n in range(2000)]
     picture = json.dumps({"seq": 1, "incidents": incidents}).encode()
     state = b"\x85" + b"engine state " * 10_000
@@ -200,8 +208,6 @@ async def test_snapshots_are_stored_compressed_and_rows_stored_plain_still_read(
     earlier = await store.latest_snapshot(T0 + timedelta(minutes=30))
     assert earlier is not None
     assert (earlier.state, earlier.picture) == (state, picture)
-    await store.close()
-    await db.close()
 
 
 async def test_migration_2_keeps_the_pictures_of_snapshots_already_stored(
@@ -228,10 +234,9 @@ async def test_migration_2_keeps_the_pictures_of_snapshots_already_stored(
 
 
 async def test_a_write_is_one_compressed_block_that_keeps_payloads_byte_for_byte(
-    pg_fresh_url: str,
+    pg_history: tuple[Database, PostgresHistoryStore],
 ) -> None:
-    db = await Database.connect(pg_fresh_url)
-    store = await PostgresHistoryStore.open(db)
+    db, store = pg_history
     view = {
         "status": "open",
         "id": "inc-1",
@@ -254,8 +259,6 @@ async def test_a_write_is_one_compressed_block_that_keeps_payloads_byte_for_byte
     assert size < 200 * len(payload) / 5
     assert tuple(ranges) == (1, 200, T0 + timedelta(seconds=1), T0 + timedelta(seconds=200), 200)
     assert [c.payload for c in await store.since(0, 500)] == [payload] * 200
-    await store.close()
-    await db.close()
 
 
 async def test_migration_3_moves_the_changes_stored_per_row_into_blocks(
