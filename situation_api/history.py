@@ -41,6 +41,7 @@ __all__ = [
 COMPONENT: Final = "history"
 SNAPSHOTS_KEPT: Final = 5
 _BLOCKS: Final = "situation_change_blocks"
+_CHUNK_BYTES: Final = 256 * 1024  # of a snapshot part per transaction (migration 0004)
 T = TypeVar("T")
 # Begins a compressed snapshot column (migration 0002); neither a msgpack map (the engine state)
 # nor JSON (the picture) can begin with 0xFF, so rows stored plain before read as they are.
@@ -240,32 +241,56 @@ class PostgresHistoryStore:
         return [(row[0], row[1]) for row in rows]
 
     async def save_snapshot(self, seq: int, at: datetime, state: bytes, picture: bytes) -> None:
-        state, picture = await _compressed(state), await _compressed(picture)
-        async with self._db.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO snapshots (seq, at, engine_state, picture) VALUES ($1, $2, $3, $4)"
-                " ON CONFLICT (seq) DO UPDATE SET at = EXCLUDED.at,"
-                " engine_state = EXCLUDED.engine_state, picture = EXCLUDED.picture",
-                seq,
-                at,
-                state,
-                picture,
-            )
-            await conn.execute(
-                "DELETE FROM snapshots WHERE seq NOT IN"
-                " (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT $1)",
-                SNAPSHOTS_KEPT,
-            )
+        # In chunks, each committed on its own (migration 0004 says why); the row comes last and
+        # makes them a snapshot. A seq saved again has the same state: its chunks are replaced.
+        parts = (await _compressed(state), await _compressed(picture))
+        pool = self._db.pool
+        counts = [len(range(0, len(data), _CHUNK_BYTES)) for data in parts]
+        try:
+            for part, data in enumerate(parts):
+                for n in range(counts[part]):
+                    await pool.execute(
+                        "INSERT INTO snapshot_chunks (seq, part, n, data) VALUES ($1, $2, $3, $4)"
+                        " ON CONFLICT (seq, part, n) DO UPDATE SET data = EXCLUDED.data",
+                        seq, part, n, data[n * _CHUNK_BYTES : (n + 1) * _CHUNK_BYTES],
+                    )  # fmt: skip
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "INSERT INTO snapshots (seq, at, engine_state, picture, chunked)"
+                    " VALUES ($1, $2, '', '', true) ON CONFLICT (seq) DO UPDATE SET"
+                    " at = EXCLUDED.at, engine_state = '', picture = '', chunked = true",
+                    seq, at,
+                )  # fmt: skip
+                await conn.execute(
+                    "DELETE FROM snapshots WHERE seq NOT IN"
+                    " (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT $1)",
+                    SNAPSHOTS_KEPT,
+                )
+                # chunks of dropped snapshots, of saves cut short, and beyond this save's parts
+                await conn.execute(
+                    "DELETE FROM snapshot_chunks WHERE seq NOT IN (SELECT seq FROM snapshots) OR"
+                    " (seq = $1 AND n >= CASE part WHEN 0 THEN $2::integer ELSE $3::integer END)",
+                    seq, *counts,
+                )  # fmt: skip
+        except DATABASE_ERRORS as error:
+            raise StoreUnavailable(f"snapshot write failed: {error}") from error
 
     async def latest_snapshot(self, at_or_before: datetime | None = None) -> Snapshot | None:
         row = await self._db.pool.fetchrow(
-            "SELECT seq, at, engine_state, picture FROM snapshots"
+            "SELECT seq, at, engine_state, picture, chunked FROM snapshots"
             " WHERE $1::timestamptz IS NULL OR at <= $1 ORDER BY seq DESC LIMIT 1",
             at_or_before,
         )
         if row is None:
             return None
-        return Snapshot(row[0], row[1], await _plain(row[2]), await _plain(row[3]))
+        state, picture = row[2], row[3]
+        if row[4]:
+            chunks = await self._db.pool.fetch(
+                "SELECT part, data FROM snapshot_chunks WHERE seq = $1 ORDER BY part, n", row[0]
+            )
+            state = b"".join(c[1] for c in chunks if c[0] == 0)
+            picture = b"".join(c[1] for c in chunks if c[0] == 1)
+        return Snapshot(row[0], row[1], await _plain(state), await _plain(picture))
 
     async def close(self) -> None:
         await self._committer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -191,12 +192,13 @@ async def test_snapshots_are_stored_compressed_and_rows_stored_plain_still_read(
     picture = json.dumps({"seq": 1, "incidents": incidents}).encode()
     state = b"\x85" + b"engine state " * 10_000
     await store.save_snapshot(1, T0, state, picture)
-    sizes = await db.pool.fetchrow(
-        "SELECT octet_length(engine_state), octet_length(picture) FROM snapshots WHERE seq = 1"
+    sizes = dict(
+        await db.pool.fetch(
+            "SELECT part, sum(octet_length(data)) FROM snapshot_chunks WHERE seq = 1 GROUP BY part"
+        )
     )
-    assert sizes is not None
-    assert sizes[0] < len(state) / 10
-    assert sizes[1] < len(picture) / 5
+    assert 0 < sizes[0] < len(state) / 10
+    assert 0 < sizes[1] < len(picture) / 5
     # a row as written before migration 0002 (plain bytes; the picture was jsonb, now its text)
     await db.pool.execute(
         "INSERT INTO snapshots (seq, at, engine_state, picture) VALUES (2, $1, $2, $3)",
@@ -208,6 +210,30 @@ async def test_snapshots_are_stored_compressed_and_rows_stored_plain_still_read(
     earlier = await store.latest_snapshot(T0 + timedelta(minutes=30))
     assert earlier is not None
     assert (earlier.state, earlier.picture) == (state, picture)
+
+
+async def test_a_large_snapshot_is_written_in_chunks_that_leave_with_it(
+    pg_history: tuple[Database, PostgresHistoryStore],
+) -> None:
+    db, store = pg_history
+    state = random.Random(5).randbytes(600_000)  # incompressible: three chunks of 256 kB
+    picture = b'{"seq": 1, "incidents": []}'
+    # a save cut short before its row: chunks that no snapshot names
+    await db.pool.execute("INSERT INTO snapshot_chunks VALUES (1, 0, 7, 'left over')")
+    await store.save_snapshot(1, T0, state, picture)
+    assert await db.pool.fetchval("SELECT count(*) FROM snapshot_chunks WHERE part = 0") == 3
+    latest = await store.latest_snapshot()
+    assert latest is not None
+    assert (latest.state, latest.picture) == (state, picture)
+    await store.save_snapshot(1, T0, b"\x85small", picture)  # the same seq again, smaller
+    assert await db.pool.fetchval("SELECT count(*) FROM snapshot_chunks WHERE part = 0") == 1
+    for seq in range(2, 2 + SNAPSHOTS_KEPT):
+        await store.save_snapshot(seq, T0 + timedelta(minutes=seq), state, picture)
+    kept = await db.pool.fetch("SELECT DISTINCT seq FROM snapshot_chunks ORDER BY seq")
+    assert [r[0] for r in kept] == list(range(2, 2 + SNAPSHOTS_KEPT))  # seq 1 left with its row
+    oldest = await store.latest_snapshot(T0 + timedelta(minutes=2))
+    assert oldest is not None
+    assert oldest.state == state
 
 
 async def test_migration_2_keeps_the_pictures_of_snapshots_already_stored(
@@ -265,7 +291,7 @@ async def test_migration_3_moves_the_changes_stored_per_row_into_blocks(
     pg_fresh_url: str,
 ) -> None:
     conn = await asyncpg.connect(pg_fresh_url)
-    first, second, third = load_migrations("situation_api")
+    first, second, third, *_ = load_migrations("situation_api")
     await migrate(conn, COMPONENT, [first, second])
     before = [change(seq, seq * 3.0) for seq in range(1, 2501)]  # three blocks of <= 1,000
     await conn.copy_records_to_table(

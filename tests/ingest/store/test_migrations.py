@@ -35,6 +35,7 @@ def test_shipped_migrations_are_numbered_and_found() -> None:
         (1, "history"),
         (2, "snapshots_compressed"),
         (3, "change_blocks"),
+        (4, "snapshot_chunks"),
     ]
 
 
