@@ -276,20 +276,27 @@ class PostgresHistoryStore:
             raise StoreUnavailable(f"snapshot write failed: {error}") from error
 
     async def latest_snapshot(self, at_or_before: datetime | None = None) -> Snapshot | None:
-        row = await self._db.pool.fetchrow(
-            "SELECT seq, at, engine_state, picture, chunked FROM snapshots"
-            " WHERE $1::timestamptz IS NULL OR at <= $1 ORDER BY seq DESC LIMIT 1",
-            at_or_before,
-        )
-        if row is None:
-            return None
-        state, picture = row[2], row[3]
-        if row[4]:
-            chunks = await self._db.pool.fetch(
-                "SELECT part, data FROM snapshot_chunks WHERE seq = $1 ORDER BY part, n", row[0]
+        # One snapshot of the database for the row and its chunks: a save that drops this
+        # snapshot meanwhile (retention) must not leave us the row without its chunks.
+        async with (
+            self._db.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            row = await conn.fetchrow(
+                "SELECT seq, at, engine_state, picture, chunked FROM snapshots"
+                " WHERE $1::timestamptz IS NULL OR at <= $1 ORDER BY seq DESC LIMIT 1",
+                at_or_before,
             )
-            state = b"".join(c[1] for c in chunks if c[0] == 0)
-            picture = b"".join(c[1] for c in chunks if c[0] == 1)
+            if row is None:
+                return None
+            state, picture = row[2], row[3]
+            if row[4]:
+                chunks = await conn.fetch(
+                    "SELECT part, data FROM snapshot_chunks WHERE seq = $1 ORDER BY part, n",
+                    row[0],
+                )
+                state = b"".join(c[1] for c in chunks if c[0] == 0)
+                picture = b"".join(c[1] for c in chunks if c[0] == 1)
         return Snapshot(row[0], row[1], await _plain(state), await _plain(picture))
 
     async def close(self) -> None:
