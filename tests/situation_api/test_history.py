@@ -192,11 +192,10 @@ async def test_snapshots_are_stored_compressed_and_rows_stored_plain_still_read(
     picture = json.dumps({"seq": 1, "incidents": incidents}).encode()
     state = b"\x85" + b"engine state " * 10_000
     await store.save_snapshot(1, T0, state, picture)
-    sizes = dict(
-        await db.pool.fetch(
-            "SELECT part, sum(octet_length(data)) FROM snapshot_chunks WHERE seq = 1 GROUP BY part"
-        )
+    rows = await db.pool.fetch(
+        "SELECT part, sum(octet_length(data)) FROM snapshot_chunks WHERE seq = 1 GROUP BY part"
     )
+    sizes = {row[0]: row[1] for row in rows}
     assert 0 < sizes[0] < len(state) / 10
     assert 0 < sizes[1] < len(picture) / 5
     # a row as written before migration 0002 (plain bytes; the picture was jsonb, now its text)
