@@ -28,7 +28,7 @@ import msgspec
 
 from situation_api.stored import StoredChange
 
-COMPRESSED: Final = b"\xffzlib"  # zlib(msgpack array of changes)
+COMPRESSED: Final = b"\xffzlib"  # zlib(msgpack array of changes); snapshot parts use it too
 MIGRATED: Final = b"\xffjson"  # JSON array written by migration 0003 (SQL cannot compress)
 _LEVEL: Final = 1  # the fastest: blocks are written several times a second, beside the load
 

@@ -43,9 +43,10 @@ SNAPSHOTS_KEPT: Final = 5
 _BLOCKS: Final = "situation_change_blocks"
 _CHUNK_BYTES: Final = 256 * 1024  # of a snapshot part per transaction (migration 0004)
 T = TypeVar("T")
-# Begins a compressed snapshot column (migration 0002); neither a msgpack map (the engine state)
-# nor JSON (the picture) can begin with 0xFF, so rows stored plain before read as they are.
-_COMPRESSED: Final = b"\xffzlib"
+# Snapshot parts are compressed like history blocks, behind the same marker (migration 0002);
+# neither a msgpack map (the engine state) nor JSON (the picture) can begin with 0xFF, so rows
+# stored plain before read as they are.
+_COMPRESSED: Final = blocks.COMPRESSED
 
 
 class HistoryStore(Protocol):
@@ -324,7 +325,7 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _NICENESS)
 
 
-# Writing history is background work: its compression (a snapshot is ~150 ms of zlib) runs on a
+# Writing history is background work: its compression (tens of megabytes per snapshot) runs on a
 # thread that yields the CPU to the event loop and to PostgreSQL whenever they want it. Reads,
 # which someone waits for, use the ordinary executor.
 _NICENESS: Final = 10
