@@ -111,12 +111,17 @@ class Database:
         }
         if not months:
             return
-        async with self.pool.acquire() as conn:
-            for month in sorted(months):
-                await conn.fetchval(
-                    "SELECT lz_ensure_month_partition($1, $2, $3)", table, column, month
-                )
-                self._partitions.add((table, month))
+        # Every writer checks its partitions before its write: a lost database must reach it as
+        # the same StoreUnavailable its write would have raised.
+        try:
+            async with self.pool.acquire() as conn:
+                for month in sorted(months):
+                    await conn.fetchval(
+                        "SELECT lz_ensure_month_partition($1, $2, $3)", table, column, month
+                    )
+                    self._partitions.add((table, month))
+        except DATABASE_ERRORS as error:
+            raise StoreUnavailable(f"cannot create the partitions of {table}: {error}") from error
 
     async def close(self) -> None:
         await self.pool.close()

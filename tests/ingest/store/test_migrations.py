@@ -18,6 +18,7 @@ from ingest.store import (
     PostgresFeedStatusStore,
     PostgresReportLog,
 )
+from ingest.store.errors import StoreUnavailable
 from ingest.store.migrations import Migration, load_migrations, migrate
 
 
@@ -161,3 +162,12 @@ async def test_feed_status_upsert_get_list(feeds: FeedStatusStore) -> None:
     await feeds.upsert(failed)
     assert await feeds.get("dwd-cap") == failed
     assert await feeds.get("unknown") is None
+
+
+async def test_a_lost_table_reaches_the_writer_as_store_unavailable(pg_fresh_url: str) -> None:
+    db = await Database.connect(pg_fresh_url)
+    await db.migrate("situation_api", "history")
+    await db.pool.execute("DROP TABLE situation_change_blocks")
+    with pytest.raises(StoreUnavailable, match="partitions of situation_change_blocks"):
+        await db.ensure_partitions("situation_change_blocks", "first_at", [datetime.now(UTC)])
+    await db.close()
