@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from ops import writeback
 from ops.service import ManagedServer
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,10 @@ class EmbeddedPostgres(ManagedServer):
     data_dir: Path
     settings: Mapping[str, str] = field(default_factory=dict)
     start_timeout: float = 120.0
+    # paces the kernel's writeback of the data files (ops/writeback.py says why); 0 = off
+    writeback_interval: float = writeback.INTERVAL
     _port: int | None = field(default=None, init=False)
+    _pacer: writeback.WritebackPacer | None = field(default=None, init=False)
     _run_as: _RunAs | None = field(default=None, init=False)
 
     # -- public API ------------------------------------------------------------------------------
@@ -143,7 +147,8 @@ class EmbeddedPostgres(ManagedServer):
             self._port = adopted
         else:
             self._start_server()
-        self._ensure_database()
+        oid = self._ensure_database()
+        self._start_pacer(self.data_dir / "base" / oid)
         return self.url
 
     def stop(self, *, immediate: bool = False) -> None:
@@ -152,6 +157,7 @@ class EmbeddedPostgres(ManagedServer):
         ``immediate`` skips the checkpoint (the next start replays the WAL): for throw-away
         clusters, such as the test session's, whose shutdown checkpoint would only cost time.
         """
+        self._stop_pacer()
         if self._port is None:
             return
         mode = "immediate" if immediate else "fast"
@@ -168,6 +174,7 @@ class EmbeddedPostgres(ManagedServer):
 
     def kill(self) -> None:
         """SIGKILL the postmaster (for crash tests): no shutdown checkpoint, stale pid file."""
+        self._stop_pacer()
         pid = _postmaster_pid(self.data_dir)
         if pid is not None:
             with contextlib.suppress(ProcessLookupError):
@@ -188,6 +195,22 @@ class EmbeddedPostgres(ManagedServer):
         return f"{self.url}?search_path={name}"
 
     # -- steps -----------------------------------------------------------------------------------
+
+    def _start_pacer(self, database_dir: Path) -> None:
+        # The application's database only: the template databases do not change, and a test
+        # session's cluster holds many more databases whose files need no pacing.
+        if self.writeback_interval <= 0 or self._pacer is not None:
+            return
+        if writeback.SYNC_FILE_RANGE is None:
+            log.info("no sync_file_range on this platform: the kernel paces writeback alone")
+            return
+        self._pacer = writeback.WritebackPacer([database_dir], interval=self.writeback_interval)
+        self._pacer.start()
+
+    def _stop_pacer(self) -> None:
+        if self._pacer is not None:
+            self._pacer.stop()
+            self._pacer = None
 
     def _initialise(self) -> None:
         run_as = self._as()
@@ -279,10 +302,15 @@ class EmbeddedPostgres(ManagedServer):
             return
         raise EmbeddedPostgresError(f"{last_error}; server log:\n{self._log_tail()}")
 
-    def _ensure_database(self) -> None:
-        found = self._psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'")
-        if found.strip() != "1":
+    def _ensure_database(self) -> str:
+        """Create the application's database if it is missing; return its oid (the name of its
+        directory under ``base``)."""
+        query = f"SELECT oid FROM pg_database WHERE datname = '{DATABASE}'"
+        oid = self._psql(query).strip()
+        if not oid:
             self._psql(f'CREATE DATABASE "{DATABASE}"')
+            oid = self._psql(query).strip()
+        return oid
 
     # -- helpers ---------------------------------------------------------------------------------
 

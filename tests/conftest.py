@@ -40,8 +40,12 @@ def pg_server() -> Iterator[EmbeddedPostgres]:
     from ops.embedded_postgres import EmbeddedPostgres
 
     top = Path(tempfile.mkdtemp(prefix="lagezentrum-test-pg-"))
+    # Without the writeback pacer: the tests' schemas all live in the one database it would
+    # walk every second, thousands of files; tests/ops/test_embedded_postgres.py checks it.
     server = EmbeddedPostgres(
-        top / "cluster", settings={"shared_buffers": "32MB", "max_connections": "100"}
+        top / "cluster",
+        settings={"shared_buffers": "32MB", "max_connections": "100"},
+        writeback_interval=0,
     )
     server.start()
     try:

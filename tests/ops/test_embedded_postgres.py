@@ -3,6 +3,7 @@ owner), root handling, and the settings durability rests on."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -132,6 +133,32 @@ async def test_server_of_a_killed_owner_is_adopted_and_stopped(server: EmbeddedP
     await conn.close()
     server.stop()
     assert not (server.data_dir / "postmaster.pid").exists()
+
+
+async def test_the_databases_files_are_paced_while_the_server_runs(
+    server: EmbeddedPostgres,
+) -> None:
+    server.writeback_interval = 0.2
+    url = server.start()
+    pacer = server._pacer
+    assert pacer is not None
+    assert pacer.running
+    connection = await asyncpg.connect(url)
+    try:
+        oid = await connection.fetchval("SELECT oid FROM pg_database WHERE datname = 'lagezentrum'")
+        assert pacer.directories == (server.data_dir / "base" / str(oid),)
+        await connection.execute("CREATE TABLE paced AS SELECT generate_series(1, 50000) AS n")
+        await connection.execute("CHECKPOINT")  # the table's pages reach its files now
+    finally:
+        await connection.close()
+    for _ in range(50):
+        if pacer.flushed:
+            break
+        await asyncio.sleep(0.1)
+    assert pacer.flushed > 0
+    server.stop()
+    assert server._pacer is None
+    assert not pacer.running
 
 
 def test_a_foreign_non_empty_directory_is_refused(tmp_path: Path) -> None:
