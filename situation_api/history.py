@@ -35,7 +35,7 @@ from situation_api.stored import Snapshot, StoredChange
 
 __all__ = [
     "COMPONENT", "SNAPSHOTS_KEPT", "HistoryStore", "MemoryHistoryStore", "PostgresHistoryStore",
-    "Snapshot", "StoredChange",
+    "Snapshot", "StoredChange", "pack_part", "unpack_part",
 ]  # fmt: skip
 
 COMPONENT: Final = "history"
@@ -47,6 +47,7 @@ T = TypeVar("T")
 # neither a msgpack map (the engine state) nor JSON (the picture) can begin with 0xFF, so rows
 # stored plain before read as they are.
 _COMPRESSED: Final = blocks.COMPRESSED
+_SNAPSHOT_LEVEL: Final = 1  # the fastest: tens of megabytes a minute, beside the load
 
 
 class HistoryStore(Protocol):
@@ -79,7 +80,8 @@ class HistoryStore(Protocol):
         ...
 
     async def save_snapshot(self, seq: int, at: datetime, state: bytes, picture: bytes) -> None:
-        """Keep a snapshot; only the latest :data:`SNAPSHOTS_KEPT` are retained."""
+        """Keep a snapshot; only the latest :data:`SNAPSHOTS_KEPT` are retained. ``state`` and
+        ``picture`` are plain, or packed by :func:`pack_part`; they are read back plain."""
         ...
 
     async def latest_snapshot(self, at_or_before: datetime | None = None) -> Snapshot | None: ...
@@ -129,7 +131,8 @@ class MemoryHistoryStore:
         return sorted(counts.items())
 
     async def save_snapshot(self, seq: int, at: datetime, state: bytes, picture: bytes) -> None:
-        kept = [s for s in self._snapshots if s.seq != seq] + [Snapshot(seq, at, state, picture)]
+        snapshot = Snapshot(seq, at, unpack_part(state), unpack_part(picture))
+        kept = [s for s in self._snapshots if s.seq != seq] + [snapshot]
         self._snapshots = sorted(kept, key=lambda s: s.seq)[-SNAPSHOTS_KEPT:]
 
     async def latest_snapshot(self, at_or_before: datetime | None = None) -> Snapshot | None:
@@ -244,7 +247,7 @@ class PostgresHistoryStore:
     async def save_snapshot(self, seq: int, at: datetime, state: bytes, picture: bytes) -> None:
         # In chunks, each committed on its own (migration 0004 says why); the row comes last and
         # makes them a snapshot. A seq saved again has the same state: its chunks are replaced.
-        parts = (await _compressed(state), await _compressed(picture))
+        parts = (await _packed(state), await _packed(picture))
         pool = self._db.pool
         counts = [len(range(0, len(data), _CHUNK_BYTES)) for data in parts]
         try:
@@ -315,8 +318,24 @@ async def _decoded(data: bytes) -> list[StoredChange]:
     return await asyncio.to_thread(blocks.decode, data)
 
 
-async def _compressed(data: bytes) -> bytes:
-    return _COMPRESSED + await _in_background(zlib.compress, data, 1)
+def pack_part(data: bytes) -> bytes:
+    """A snapshot part in the form the store keeps it (compressed behind the marker); pure CPU,
+    for an encoder that runs apart from the event loop. :meth:`HistoryStore.save_snapshot` keeps
+    a packed part as it is."""
+    return _COMPRESSED + zlib.compress(data, _SNAPSHOT_LEVEL)
+
+
+def unpack_part(stored: bytes) -> bytes:
+    """The plain bytes of a part, packed or not (rows written before migration 0002 are not)."""
+    if not stored.startswith(_COMPRESSED):
+        return stored
+    return zlib.decompress(memoryview(stored)[len(_COMPRESSED) :])
+
+
+async def _packed(data: bytes) -> bytes:
+    if data.startswith(_COMPRESSED):
+        return data
+    return await _in_background(pack_part, data)
 
 
 def _lower_priority() -> None:
@@ -341,4 +360,4 @@ async def _in_background(work: Callable[..., T], *args: Any) -> T:
 async def _plain(stored: bytes) -> bytes:
     if not stored.startswith(_COMPRESSED):
         return stored
-    return await asyncio.to_thread(zlib.decompress, memoryview(stored)[len(_COMPRESSED) :])
+    return await asyncio.to_thread(unpack_part, stored)

@@ -50,6 +50,15 @@ async def test_the_parents_loop_runs_while_the_child_works() -> None:
     assert ticks >= 20  # in-process, the loop would not have ticked at all
 
 
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
+async def test_the_child_runs_in_the_idle_scheduling_class() -> None:
+    # not merely nice 19: an idle-class child leaves its core counted as idle for the event
+    # loop and PostgreSQL when they wake (situation_api/forked.py)
+    [policy] = await forked.start(lambda: [str(os.sched_getscheduler(0)).encode()])
+    assert int(policy) == os.SCHED_IDLE
+    assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the parent keeps its own
+
+
 async def test_large_and_empty_parts_arrive_whole() -> None:
     big = os.urandom(3 << 20) * 8  # 24 MiB: far more than a pipe holds
     assert await forked.start(lambda: [big, b"", b"x"]) == [big, b"", b"x"]

@@ -19,6 +19,8 @@ from situation_api.history import (
     MemoryHistoryStore,
     PostgresHistoryStore,
     StoredChange,
+    pack_part,
+    unpack_part,
 )
 
 T0 = datetime(2025, 11, 29, 8, 0, tzinfo=UTC)
@@ -182,6 +184,30 @@ async def test_rebuild_picture_at_past_time_from_snapshot_plus_changes(
     assert base is not None
     rest = await history.until(when, after=base.seq)
     assert [c.seq for c in rest] == [9, 10, 11, 12]
+
+
+async def test_a_snapshot_saved_packed_reads_back_plain(history: HistoryStore) -> None:
+    # what a forked encoder hands over (situation_api.runtime packs in the child)
+    state, picture = b"\x85" + b"engine state " * 1000, b'{"seq": 3, "incidents": []}'
+    await history.save_snapshot(3, T0, pack_part(state), pack_part(picture))
+    latest = await history.latest_snapshot()
+    assert latest is not None
+    assert (latest.state, latest.picture) == (state, picture)
+
+
+async def test_a_packed_part_is_stored_as_it_is(
+    pg_history: tuple[Database, PostgresHistoryStore],
+) -> None:
+    db, store = pg_history
+    packed = pack_part(b"\x85" + b"engine state " * 10_000)
+    await store.save_snapshot(1, T0, packed, pack_part(b'{"seq": 1}'))
+    stored = await db.pool.fetchval(
+        "SELECT string_agg(data, ''::bytea ORDER BY n) FROM snapshot_chunks"
+        " WHERE seq = 1 AND part = 0"
+    )
+    assert stored == packed  # not compressed a second time
+    assert unpack_part(stored) == b"\x85" + b"engine state " * 10_000
+    assert unpack_part(b"\x85plain") == b"\x85plain"  # a part never packed reads as it is
 
 
 async def test_snapshots_are_stored_compressed_and_rows_stored_plain_still_read(
