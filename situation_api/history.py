@@ -41,6 +41,10 @@ __all__ = [
 COMPONENT: Final = "history"
 SNAPSHOTS_KEPT: Final = 5
 _BLOCKS: Final = "situation_change_blocks"
+# Blocks fetched for a page of changes: a few first (a stream's catch-up is mostly short), then
+# as many as the blocks' sizes so far suggest, so a long page is not fetched four at a time.
+_FIRST_BLOCKS: Final = 4
+_MAX_BLOCKS: Final = 1000
 _CHUNK_BYTES: Final = 256 * 1024  # of a snapshot part per transaction (migration 0004)
 T = TypeVar("T")
 # Snapshot parts are compressed like history blocks, behind the same marker (migration 0002);
@@ -199,17 +203,20 @@ class PostgresHistoryStore:
 
     async def since(self, seq: int, limit: int) -> list[StoredChange]:
         found: list[StoredChange] = []
-        after = seq
+        after, read, blocks = seq, 0, _FIRST_BLOCKS
         while len(found) < limit:
             rows = await self._db.pool.fetch(
-                f"SELECT changes FROM {_BLOCKS} WHERE last_seq > $1 ORDER BY last_seq LIMIT 4",
-                after,
-            )
+                f"SELECT changes FROM {_BLOCKS} WHERE last_seq > $1 ORDER BY last_seq LIMIT $2",
+                after, blocks,
+            )  # fmt: skip
             for row in rows:
                 found.extend(c for c in await _decoded(row[0]) if c.seq > after)
-            if len(rows) < 4:
+            if len(rows) < blocks:
                 break
-            after = found[-1].seq
+            after, read = found[-1].seq, read + len(rows)
+            # as many blocks as the ones read so far suggest the rest of the page needs
+            per_block = max(1, len(found) // read)
+            blocks = min(_MAX_BLOCKS, -(-(limit - len(found)) // per_block) + 1)
         return found[: max(limit, 0)]
 
     async def until(self, at: datetime, *, after: int = 0) -> list[StoredChange]:

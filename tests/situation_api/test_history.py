@@ -6,8 +6,10 @@ import json
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
+import asyncpg.pool
 import pytest
 
 from ingest.store import Database
@@ -113,6 +115,26 @@ async def test_pages_cross_the_stored_writes(history: HistoryStore) -> None:
     assert [c.seq for c in await history.since(0, 1000)] == list(range(1, 37))
     assert [c.seq for c in await history.since(35, 5)] == [36]
     assert await history.since(3, 0) == []
+
+
+async def test_a_long_page_takes_few_round_trips(
+    pg_history: tuple[Database, PostgresHistoryStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, store = pg_history
+    for first in range(1, 2001, 10):  # 200 writes, 200 blocks of ten
+        await store.append([change(seq, seq * 1.0) for seq in range(first, first + 10)])
+    queries = 0
+    fetch = asyncpg.pool.Pool.fetch
+
+    async def counted(self: asyncpg.pool.Pool, *args: Any, **kwargs: Any) -> Any:
+        nonlocal queries
+        queries += 1
+        return await fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.pool.Pool, "fetch", counted)
+    page = await store.since(0, 1500)
+    assert [c.seq for c in page] == list(range(1, 1501))
+    assert queries <= 3  # four blocks a query, as before, took 38
 
 
 async def test_until_takes_each_change_by_its_own_time(history: HistoryStore) -> None:
