@@ -17,8 +17,9 @@ the child at normal priority, 59 (up to 221 ms) at nice 19. Nice 19 was not enou
 event loop's thread (``/proc/<pid>/task/<tid>/schedstat``, every 100 ms) showed it waiting for a
 core 10-39 ms of every 100 ms while the child lived, against ~4 ms otherwise — a core that runs
 a nice-19 task does not count as idle when the scheduler places a waking task. With
-``SCHED_IDLE`` it does; the runs that followed had no burst of slow deltas at the snapshot (one
-instrumented 66-s run: 80 POST→delta latencies over 100 ms in all, none at the snapshot). The
+``SCHED_IDLE`` it does. POST→delta latencies over 100 ms around the snapshot (instrumented
+runs; the child packing its parts too, see the runtime): 220-5,200 in eleven runs before (median
+1,220), 0, 130 and 330 in three runs after. The
 parent's own cost remains: the first write to each page after the fork faults (~6,000 faults in
 its first 100 ms, down to the usual ~70 within 2 s) and copies the page while the child lives.
 
