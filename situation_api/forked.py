@@ -19,9 +19,9 @@ core 10-39 ms of every 100 ms while the child lived, against ~4 ms otherwise —
 a nice-19 task does not count as idle when the scheduler places a waking task. With
 ``SCHED_IDLE`` it does. POST→delta latencies over 100 ms around the snapshot (instrumented
 runs; the child packing its parts too, see the runtime): 220-5,200 in eleven runs before (median
-1,220), 0, 130 and 330 in three runs after. The
-parent's own cost remains: the first write to each page after the fork faults (~6,000 faults in
-its first 100 ms, down to the usual ~70 within 2 s) and copies the page while the child lives.
+1,220), 0, 130 and 330 in three runs after. The parent's own cost remains: the first write to
+each page after the fork faults (~6,000 faults in its first 100 ms, down to the usual ~70 within
+2 s) and copies the page while the child lives.
 
 The child runs nothing but ``work``: no event loop, no other thread (only the forking thread
 exists in it), no garbage collector (its walks would copy every page), no file descriptor but its
