@@ -37,8 +37,9 @@ from correlation.engine import Engine
 from correlation.picture import Picture, picture_json
 from ingest.report import Report
 from ingest.store.port import ReportLog
-from situation_api import forked, metrics
-from situation_api.history import HistoryStore, StoredChange, pack_part
+from situation_api import metrics
+from situation_api.history import HistoryStore, StoredChange
+from situation_api.history_writer import Capture, HistoryWriter, Pack
 from situation_api.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ class RuntimeConfig:
     slice_size: int = 10
     # History is written at most this often: each write is a transaction and a COPY whose fixed
     # costs (round trips, commit) would otherwise recur for every few changes under load; the
-    # queries read unwritten changes from memory, and a crash loses none (see _write_history)
+    # queries read unwritten changes from memory, and a crash loses none (history_writer.py)
     history_interval: float = 0.25
     retry_seconds: float = 1.0
 
@@ -167,18 +168,15 @@ class Runtime:
         self._engine: Engine | None = None
         self._subscribers: list[Subscriber] = []
         self._task: asyncio.Task[None] | None = None
-        self._unpersisted: list[StoredChange] = []
-        self._inflight: list[StoredChange] = []
-        self._persisted_seq = 0
-        self._recovered_head = 0
-        self._pending_snapshot: tuple[int, datetime, bytes, bytes] | None = None
-        self._capturing: asyncio.Future[None] | None = None  # a snapshot being encoded in a fork
-        self._fork_failed = False
-        self._writer_wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
-        self._snapshot_seq = 0
-        self._snapshot_offset = 0
-        self._last_snapshot = time.monotonic()
+        config = self._config
+        self._writer = HistoryWriter(
+            history,
+            interval=config.history_interval,
+            retry_seconds=config.retry_seconds,
+            snapshot_interval=config.snapshot_interval,
+            snapshot_changes=config.snapshot_changes,
+            snapshot_offsets=config.batch * 10,
+        )
         self._picture_cache: tuple[int, str | None, bytes] | None = None
         self._threads: dict[str, int] = {}
         self._progress = Progress()
@@ -231,26 +229,17 @@ class Runtime:
         """Restore from the latest snapshot, then tail the log in the background."""
         await self._recover()
         self.engine.districts.prepare()  # not on the first report's time
-        self._writer = asyncio.create_task(self._write_history(), name="runtime-history")
+        self._writer.start()
         self._task = asyncio.create_task(self._run(), name="runtime")
 
     async def stop(self) -> None:
-        if self._capturing is not None:  # its child has the state as of the fork: keep it
-            with contextlib.suppress(Exception):
-                await self._capturing
-        for task in (self._task, self._writer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._task = self._writer = None
-        if self._engine is not None:
-            if self.engine.seq > self._snapshot_seq and self._pending_snapshot is None:
-                self._capture_snapshot()
-            try:
-                await self._flush_history()
-            except Exception:
-                log.exception("could not persist the last changes; the log still has them")
+        await self._writer.settle()  # a snapshot in a fork has the state as of the fork: keep it
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._writer.stop(self._capture if self._engine is not None else None)
 
     @property
     def lag(self) -> int:
@@ -263,7 +252,7 @@ class Runtime:
     def unwritten(self) -> list[StoredChange]:
         """Changes published but not yet in the history store, in seq order (queries that read
         the history add these so they never lag behind the stream)."""
-        return [*self._inflight, *self._unpersisted]
+        return self._writer.unwritten()
 
     async def history_since(self, after: int, limit: int) -> list[tuple[int, bytes]]:
         stored = await self._history.since(after, limit)
@@ -282,13 +271,15 @@ class Runtime:
             self.offset = state.offset
             self._threads = dict(state.threads)
             self.actions_seq = state.actions
-            self._snapshot_seq = self._engine.seq
             log.info(
                 "restored snapshot",
                 extra={"seq": self._engine.seq, "offset": state.offset},
             )
-        self._snapshot_offset = self.offset
-        self._persisted_seq = self._recovered_head = await self._history.head()
+        self._writer.recovered(
+            head=await self._history.head(),
+            snapshot_seq=self._engine.seq if snapshot is not None else 0,
+            offset=self.offset,
+        )
         self.log_offset = self.started_offset = await self._log.last_offset()
         metrics.LOG_OFFSET.set(self.log_offset)
         self._set_offset_metrics()
@@ -349,7 +340,7 @@ class Runtime:
                         self._handle_tick()
                     self.log_offset = max(await self._log.last_offset(), self.offset)
                     self._set_offset_metrics()
-                self._maybe_snapshot()
+                self._writer.maybe_snapshot(self.engine.seq, self.offset, self._capture)
                 if not reports:
                     timeout = max(next_tick - time.monotonic(), 0.0)
                     if timeout > 0 and await self._log.wait_for(self.offset, timeout):
@@ -410,113 +401,24 @@ class Runtime:
             except Exception:
                 metrics.RUNTIME_ERRORS.labels("publish").inc()
                 log.exception("stream subscriber failed")
-        for change, (seq, payload) in zip(changes, encoded, strict=True):
+        for change in changes:
             metrics.CHANGES.labels(change.entity).inc()
-            if seq > self._recovered_head:  # the history already has what we re-derive
-                self._unpersisted.append(StoredChange.of(change, payload))
         metrics.ENGINE_SEQ.set(self.engine.seq)
-        self._writer_wake.set()
+        self._writer.add(changes, encoded)
 
-    # History and snapshots are written by their own task, so a slow commit never delays the
-    # picture or the stream. Losing unwritten history in a crash is harmless: recovery re-derives
-    # every change above the stored head from the log.
-
-    async def _write_history(self) -> None:
-        while True:
-            await self._writer_wake.wait()
-            self._writer_wake.clear()
-            try:
-                await self._flush_history()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                metrics.RUNTIME_ERRORS.labels("history").inc()
-                log.exception("history write failed; retrying")
-                await asyncio.sleep(self._config.retry_seconds)
-                self._writer_wake.set()
-            else:
-                await asyncio.sleep(self._config.history_interval)
-
-    async def _flush_history(self) -> None:
-        while self._unpersisted:
-            pending, self._unpersisted = self._unpersisted, []
-            self._inflight = pending
-            try:
-                await self._history.append(pending)
-            except BaseException:
-                self._unpersisted = pending + self._unpersisted
-                raise
-            finally:
-                self._inflight = []
-            self._persisted_seq = max(self._persisted_seq, pending[-1].seq)
-        snapshot = self._pending_snapshot
-        # a snapshot must never cover changes the history does not have yet
-        if snapshot is not None and snapshot[0] <= self._persisted_seq:
-            await self._history.save_snapshot(*snapshot)
-            self._pending_snapshot = None
-            metrics.SNAPSHOTS.inc()
-
-    def _maybe_snapshot(self) -> None:
-        if self._pending_snapshot is not None or self._capturing is not None:
-            return
-        moved = self.engine.seq - self._snapshot_seq
-        if moved <= 0 and self.offset - self._snapshot_offset < self._config.batch * 10:
-            return
-        due = time.monotonic() - self._last_snapshot >= self._config.snapshot_interval
-        if moved >= self._config.snapshot_changes or due:
-            # encoded by a forked child (situation_api/forked.py), not in the loop, if it can be
-            self._capture_snapshot(fork=not self._fork_failed)
-
-    def _capture_snapshot(self, *, fork: bool = False) -> None:
-        """Capture the state now (consistent: no await) and have it encoded — by a forked child
-        if ``fork``, else here; it is written once history has caught up."""
+    def _capture(self) -> Capture:
+        """The state now, for a snapshot (consistent: no await)."""
         engine = self.engine
-        seq, offset, threads, actions = engine.seq, self.offset, self._threads, self.actions_seq
+        offset, threads, actions = self.offset, self._threads, self.actions_seq
         at = datetime.fromisoformat(engine.as_of) if engine.as_of else datetime.now(UTC)
 
-        def encode(pack: Callable[[bytes], bytes] = lambda part: part) -> list[bytes]:
-            # the state as of this call (in a child: as of the fork)
+        def encode(pack: Pack) -> list[bytes]:
             state = RuntimeState(
                 offset=offset, engine=engine.snapshot(), threads=threads, actions=actions
             )
             return [pack(_state_encoder.encode(state)), pack(picture_json(engine.picture()))]
 
-        self._snapshot_seq = seq
-        self._snapshot_offset = offset
-        self._last_snapshot = time.monotonic()
-        if fork:
-            try:
-                # Packed by the child too: after a minute of bench live the loop takes in 8 MB, not
-                # 60 MB, whose copying had held it for 67-82 ms.
-                encoded = forked.start(lambda: encode(pack_part))
-            except forked.ForkFailed as error:
-                self._snapshot_failed(error)
-            else:
-                self._capturing = asyncio.ensure_future(self._collect_snapshot(seq, at, encoded))
-                return
-        state, picture = encode()
-        self._pending_snapshot = (seq, at, state, picture)
-        self._writer_wake.set()
-
-    async def _collect_snapshot(
-        self, seq: int, at: datetime, encoded: Awaitable[list[bytes]]
-    ) -> None:
-        try:
-            state, picture = await encoded
-        except forked.ForkFailed as error:
-            self._snapshot_failed(error)
-            self._last_snapshot = 0.0  # due again at once, encoded here this time
-        else:
-            self._pending_snapshot = (seq, at, state, picture)
-            self._writer_wake.set()
-        finally:
-            self._capturing = None
-
-    def _snapshot_failed(self, error: forked.ForkFailed) -> None:
-        metrics.RUNTIME_ERRORS.labels("snapshot").inc()
-        log.warning("snapshot could not be encoded in a forked process (%s); from now on it is "
-                    "encoded in this one", error)  # fmt: skip
-        self._fork_failed = True
+        return Capture(engine.seq, offset, at, encode)
 
     def _set_offset_metrics(self) -> None:
         metrics.PROCESSED_OFFSET.set(self.offset)
