@@ -30,7 +30,9 @@ from situation_api.stored import StoredChange
 
 COMPRESSED: Final = b"\xffzlib"  # zlib(msgpack array of changes); snapshot parts use it too
 MIGRATED: Final = b"\xffjson"  # JSON array written by migration 0003 (SQL cannot compress)
-_LEVEL: Final = 1  # the fastest: blocks are written several times a second, beside the load
+# the fastest: blocks are written several times a second and snapshots once a minute, beside
+# the load
+_LEVEL: Final = 1
 
 
 class BlockInvalid(ValueError):
@@ -76,8 +78,22 @@ def encode(changes: Sequence[StoredChange]) -> Block:
         last_at=max(ats),
         ats=ats,
         entities=sorted({f"{c.entity}:{c.entity_id}" for c in changes}),
-        data=COMPRESSED + zlib.compress(_encoder.encode(changes), _LEVEL),
+        data=pack(_encoder.encode(changes)),
     )
+
+
+def pack(data: bytes) -> bytes:
+    """``data`` compressed behind :data:`COMPRESSED`: a block's changes, a snapshot's parts.
+    Pure CPU, for a thread or a forked encoder beside the event loop."""
+    return COMPRESSED + zlib.compress(data, _LEVEL)
+
+
+def unpack(stored: bytes) -> bytes:
+    """The plain bytes of :func:`pack`'s output; bytes without the marker as they are (snapshot
+    parts stored before history migration 0002). Raises ``zlib.error`` on a damaged stream."""
+    if not stored.startswith(COMPRESSED):
+        return stored
+    return zlib.decompress(memoryview(stored)[len(COMPRESSED) :])
 
 
 def decode(data: bytes) -> list[StoredChange]:
@@ -85,7 +101,7 @@ def decode(data: bytes) -> list[StoredChange]:
     view = memoryview(data)
     try:
         if data.startswith(COMPRESSED):
-            return _decoder.decode(zlib.decompress(view[len(COMPRESSED) :]))
+            return _decoder.decode(unpack(data))
         if data.startswith(MIGRATED):
             migrated = _migrated_decoder.decode(view[len(MIGRATED) :])
             return [

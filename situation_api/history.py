@@ -20,7 +20,6 @@ import bisect
 import contextlib
 import os
 import threading
-import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -35,7 +34,7 @@ from situation_api.stored import Snapshot, StoredChange
 
 __all__ = [
     "COMPONENT", "SNAPSHOTS_KEPT", "HistoryStore", "MemoryHistoryStore", "PostgresHistoryStore",
-    "Snapshot", "StoredChange", "pack_part", "unpack_part",
+    "Snapshot", "StoredChange",
 ]  # fmt: skip
 
 COMPONENT: Final = "history"
@@ -51,7 +50,6 @@ T = TypeVar("T")
 # neither a msgpack map (the engine state) nor JSON (the picture) can begin with 0xFF, so rows
 # stored plain before read as they are.
 _COMPRESSED: Final = blocks.COMPRESSED
-_SNAPSHOT_LEVEL: Final = 1  # the fastest: tens of megabytes a minute, beside the load
 
 
 class HistoryStore(Protocol):
@@ -85,7 +83,8 @@ class HistoryStore(Protocol):
 
     async def save_snapshot(self, seq: int, at: datetime, state: bytes, picture: bytes) -> None:
         """Keep a snapshot; only the latest :data:`SNAPSHOTS_KEPT` are retained. ``state`` and
-        ``picture`` are plain, or packed by :func:`pack_part`; they are read back plain."""
+        ``picture`` are plain, or packed by :func:`situation_api.blocks.pack`; they are read back
+        plain."""
         ...
 
     async def latest_snapshot(self, at_or_before: datetime | None = None) -> Snapshot | None: ...
@@ -135,7 +134,7 @@ class MemoryHistoryStore:
         return sorted(counts.items())
 
     async def save_snapshot(self, seq: int, at: datetime, state: bytes, picture: bytes) -> None:
-        snapshot = Snapshot(seq, at, unpack_part(state), unpack_part(picture))
+        snapshot = Snapshot(seq, at, blocks.unpack(state), blocks.unpack(picture))
         kept = [s for s in self._snapshots if s.seq != seq] + [snapshot]
         self._snapshots = sorted(kept, key=lambda s: s.seq)[-SNAPSHOTS_KEPT:]
 
@@ -325,24 +324,10 @@ async def _decoded(data: bytes) -> list[StoredChange]:
     return await asyncio.to_thread(blocks.decode, data)
 
 
-def pack_part(data: bytes) -> bytes:
-    """A snapshot part in the form the store keeps it (compressed behind the marker); pure CPU,
-    for an encoder that runs apart from the event loop. :meth:`HistoryStore.save_snapshot` keeps
-    a packed part as it is."""
-    return _COMPRESSED + zlib.compress(data, _SNAPSHOT_LEVEL)
-
-
-def unpack_part(stored: bytes) -> bytes:
-    """The plain bytes of a part, packed or not (rows written before migration 0002 are not)."""
-    if not stored.startswith(_COMPRESSED):
-        return stored
-    return zlib.decompress(memoryview(stored)[len(_COMPRESSED) :])
-
-
 async def _packed(data: bytes) -> bytes:
     if data.startswith(_COMPRESSED):
         return data
-    return await _in_background(pack_part, data)
+    return await _in_background(blocks.pack, data)
 
 
 def _lower_priority() -> None:
@@ -367,4 +352,4 @@ async def _in_background(work: Callable[..., T], *args: Any) -> T:
 async def _plain(stored: bytes) -> bytes:
     if not stored.startswith(_COMPRESSED):
         return stored
-    return await asyncio.to_thread(unpack_part, stored)
+    return await asyncio.to_thread(blocks.unpack, stored)

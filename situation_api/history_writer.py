@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from correlation.changes import Change
-from situation_api import forked, metrics
-from situation_api.history import HistoryStore, StoredChange, pack_part
+from situation_api import blocks, forked, metrics
+from situation_api.history import HistoryStore, StoredChange
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class HistoryWriter:
             try:
                 # Packed by the child too: after a minute of bench live the loop takes in 8 MB,
                 # not 60 MB, whose copying had held it for 67-82 ms.
-                encoded = forked.start(lambda: capture.encode(pack_part))
+                encoded = forked.start(lambda: capture.encode(blocks.pack))
             except forked.ForkFailed as error:
                 self._fork_failed_with(error)
             else:

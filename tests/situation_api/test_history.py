@@ -14,6 +14,7 @@ import pytest
 
 from ingest.store import Database
 from ingest.store.migrations import load_migrations, migrate
+from situation_api.blocks import pack, unpack
 from situation_api.history import (
     COMPONENT,
     SNAPSHOTS_KEPT,
@@ -21,8 +22,6 @@ from situation_api.history import (
     MemoryHistoryStore,
     PostgresHistoryStore,
     StoredChange,
-    pack_part,
-    unpack_part,
 )
 
 T0 = datetime(2025, 11, 29, 8, 0, tzinfo=UTC)
@@ -211,7 +210,7 @@ async def test_rebuild_picture_at_past_time_from_snapshot_plus_changes(
 async def test_a_snapshot_saved_packed_reads_back_plain(history: HistoryStore) -> None:
     # what a forked encoder hands over (situation_api.runtime packs in the child)
     state, picture = b"\x85" + b"engine state " * 1000, b'{"seq": 3, "incidents": []}'
-    await history.save_snapshot(3, T0, pack_part(state), pack_part(picture))
+    await history.save_snapshot(3, T0, pack(state), pack(picture))
     latest = await history.latest_snapshot()
     assert latest is not None
     assert (latest.state, latest.picture) == (state, picture)
@@ -221,15 +220,15 @@ async def test_a_packed_part_is_stored_as_it_is(
     pg_history: tuple[Database, PostgresHistoryStore],
 ) -> None:
     db, store = pg_history
-    packed = pack_part(b"\x85" + b"engine state " * 10_000)
-    await store.save_snapshot(1, T0, packed, pack_part(b'{"seq": 1}'))
+    packed = pack(b"\x85" + b"engine state " * 10_000)
+    await store.save_snapshot(1, T0, packed, pack(b'{"seq": 1}'))
     stored = await db.pool.fetchval(
         "SELECT string_agg(data, ''::bytea ORDER BY n) FROM snapshot_chunks"
         " WHERE seq = 1 AND part = 0"
     )
     assert stored == packed  # not compressed a second time
-    assert unpack_part(stored) == b"\x85" + b"engine state " * 10_000
-    assert unpack_part(b"\x85plain") == b"\x85plain"  # a part never packed reads as it is
+    assert unpack(stored) == b"\x85" + b"engine state " * 10_000
+    assert unpack(b"\x85plain") == b"\x85plain"  # a part never packed reads as it is
 
 
 async def test_snapshots_are_stored_compressed_and_rows_stored_plain_still_read(
