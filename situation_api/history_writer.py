@@ -95,8 +95,9 @@ class HistoryWriter:
                 await self._capturing
 
     async def stop(self, final: Callable[[], Capture] | None) -> None:
-        """Stop the task, snapshot ``final()`` here if the state moved since the last snapshot,
-        and write what is left."""
+        """Wait for a snapshot being encoded in a fork (kept: it has the state as of the fork),
+        stop the task, snapshot ``final()`` here if the state moved since the last snapshot,
+        and write what is left. The caller has stopped feeding the engine."""
         await self.settle()
         if self._task is not None:
             self._task.cancel()

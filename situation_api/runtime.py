@@ -233,7 +233,6 @@ class Runtime:
         self._task = asyncio.create_task(self._run(), name="runtime")
 
     async def stop(self) -> None:
-        await self._writer.settle()  # a snapshot in a fork has the state as of the fork: keep it
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

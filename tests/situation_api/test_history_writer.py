@@ -10,6 +10,7 @@ import pytest
 
 from correlation.changes import IncidentOpened, encode_change
 from situation_api import forked
+from situation_api.blocks import COMPRESSED, unpack
 from situation_api.history import MemoryHistoryStore
 from situation_api.history_writer import Capture, HistoryWriter, Pack
 
@@ -118,13 +119,26 @@ async def test_a_failed_fork_is_counted_and_the_next_snapshot_is_encoded_in_proc
     assert latest.seq == 2
 
 
+class _Recording(MemoryHistoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved: list[tuple[bytes, bytes]] = []
+
+    async def save_snapshot(self, seq: int, at: datetime, state: bytes, picture: bytes) -> None:
+        self.saved.append((state, picture))
+        await super().save_snapshot(seq, at, state, picture)
+
+
 async def test_a_snapshot_encoded_in_a_fork_arrives_packed_and_reads_back_plain() -> None:
-    history = MemoryHistoryStore()
+    history = _Recording()
     w = writer(history, snapshot_interval=0.0)
     add(w, 1)
     w.maybe_snapshot(1, 1, lambda: capture(1, 1))
     await w.settle()
     await w.flush()
+    [(state, picture)] = history.saved
+    assert state.startswith(COMPRESSED)  # packed by the child, not in this process
+    assert (unpack(state), unpack(picture)) == (b"\x85state 1", b'{"seq": 1}')
     snapshot = await history.latest_snapshot()
     assert snapshot is not None
     assert (snapshot.state, snapshot.picture) == (b"\x85state 1", b'{"seq": 1}')
