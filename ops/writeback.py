@@ -6,7 +6,7 @@ the pages it writes itself (``checkpoint_flush_after``, ``bgwriter_flush_after``
 ``backend_flush_after``, all ``sync_file_range``), but not for the zero-filled pages with which it
 extends a table or an index one or a few blocks at a time — which is how a growing report log
 grows. At 1,000 reports/s that is ~1.7 MB/s of dirty pages, written as one ~50 MB burst every
-~31 s; every commit's WAL flush queues behind the burst, and ``bench live`` saw 100-200 ms of
+~31 s; every commit's WAL flush queues behind the burst, and ``bench live`` saw 100-180 ms of
 slow commits each time (the p99 of a two-minute run went over 100 ms with it).
 
 :class:`WritebackPacer` does for those pages what PostgreSQL does for its own: every
@@ -14,8 +14,10 @@ slow commits each time (the p99 of a two-minute run went over 100 ms with it).
 for it — on each data file modified since its last pass, so the kernel writes ~2 MB a second
 instead (Redis paces its background saves the same way, ``rdb-save-incremental-fsync``). In
 instrumented ``bench live`` runs the bursts of slow deltas every ~31 s (e.g. at 32.5 and 63.2 s
-of a 70-s run) are gone with it; a pass over the database's ~400 files costs 2-5 ms of a thread
-(a first version walked the whole cluster, 1,340 files, and took 6 % of a core).
+of a 70-s run) are gone with it. Checking the mtimes of 400 files takes 2.3 ms, each file flushed
+~40 µs more (measured on files of a temporary directory; under the bench ~57 of the database's
+~380 files changed per second, so a pass should take ~5 ms — not measured in place). A first
+version walked the whole cluster, 1,340 files, and took 6 % of a core (py-spy).
 Durability does not depend on it: commits are made durable by the WAL's fdatasync, checkpoints
 fsync the data files as before. It runs only beside the embedded server, whose files this process
 owns; an external server's host is its operator's to tune (``docs/PERFORMANCE.md``).

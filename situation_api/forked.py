@@ -13,15 +13,17 @@ The child runs in the idle scheduling class (``SCHED_IDLE``; nice 19 where there
 seconds of CPU are background work, and on a small machine it would otherwise take a core from
 the event loop and PostgreSQL exactly when they are busy. In two-minute ``bench live`` runs (one
 each) the snapshot at minute one left 132 report commits slower than 60 ms (up to 324 ms) with
-the child at normal priority, 59 (up to 221 ms) at nice 19. Nice 19 was not enough: sampling the
-event loop's thread (``/proc/<pid>/task/<tid>/schedstat``, every 100 ms) showed it waiting for a
-core 10-39 ms of every 100 ms while the child lived, against ~4 ms otherwise — a core that runs
-a nice-19 task does not count as idle when the scheduler places a waking task. With
-``SCHED_IDLE`` it does. POST→delta latencies over 100 ms around the snapshot (instrumented
-runs; the child packing its parts too, see the runtime): 220-5,200 in eleven runs before (median
-1,220), 0, 130 and 330 in three runs after. The parent's own cost remains: the first write to
-each page after the fork faults (~6,000 faults in its first 100 ms, down to the usual ~70 within
-2 s) and copies the page while the child lives.
+the child at normal priority, 59 (up to 221 ms) at nice 19. Idle class rather than nice 19
+because a core that runs only idle-class work counts as idle when the kernel places a waking
+task; whether that matters here is not shown: sampling the event loop's thread
+(``/proc/<pid>/task/<tid>/schedstat``, every 100 ms, one run each) it waited for a core 11 ms of
+every 100 ms on average while a nice-19 child lived, 12.7 ms while an idle-class one did, ~4 ms
+otherwise. What did change the picture around the snapshot is the child packing its parts (see
+:mod:`situation_api.history_writer`): POST→delta latencies over 100 ms around it, instrumented
+runs, 220-5,200 in eleven runs before (median 1,220), 0, 130 and 330 in three runs after, the two
+changes together. The parent's own cost remains: the first write to each page after the fork
+faults and copies it (~6,000 faults in the first 100 ms, ~1,000 per 100 ms in the second after,
+200-500 while the child lives, against ~70 otherwise).
 
 The child runs nothing but ``work``: no event loop, no other thread (only the forking thread
 exists in it), no garbage collector (its walks would copy every page), no file descriptor but its
@@ -88,10 +90,8 @@ def _child(work: Work, write_end: int) -> None:
 
 
 def _lowest_priority() -> None:
-    """SCHED_IDLE where there is one: unlike nice 19, a core that runs only idle-class work
-    counts as idle when the scheduler places a task that wakes up, so the event loop, PostgreSQL
-    and the clients are put there and preempt the child at once. A nice-19 child still made the
-    event loop wait for a core (see the module's docstring)."""
+    """SCHED_IDLE where there is one, else nice 19: the lowest there is (the module's docstring
+    says what was measured of the difference, which is little)."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):

@@ -145,7 +145,8 @@ class HistoryWriter:
         if fork:
             try:
                 # Packed by the child too: after a minute of bench live the loop takes in 8 MB,
-                # not 60 MB, whose copying had held it for 67-82 ms.
+                # not 60 MB, whose copying had held it for 67-87 ms; and no thread of this
+                # process spends half a second compressing them beside the loop.
                 encoded = forked.start(lambda: capture.encode(blocks.pack))
             except forked.ForkFailed as error:
                 self._fork_failed_with(error)

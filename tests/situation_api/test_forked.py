@@ -52,8 +52,7 @@ async def test_the_parents_loop_runs_while_the_child_works() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
 async def test_the_child_runs_in_the_idle_scheduling_class() -> None:
-    # not merely nice 19: an idle-class child leaves its core counted as idle for the event
-    # loop and PostgreSQL when they wake (situation_api/forked.py)
+    # the lowest class there is, below nice 19 (situation_api/forked.py)
     [policy] = await forked.start(lambda: [str(os.sched_getscheduler(0)).encode()])
     assert int(policy) == os.SCHED_IDLE
     assert os.sched_getscheduler(0) != os.SCHED_IDLE  # the parent keeps its own
