@@ -170,9 +170,14 @@ class PostgresHistoryStore:
         return self._head
 
     async def _stored_head(self) -> int:
-        head: int = await self._db.pool.fetchval(
-            "SELECT coalesce(max(last_seq), 0) FROM situation_change_blocks"
-        )
+        # Read right after the migrations: a database lost in between must reach the caller (the
+        # archive exits with the reason) as StoreUnavailable, like any write.
+        try:
+            head: int = await self._db.pool.fetchval(
+                "SELECT coalesce(max(last_seq), 0) FROM situation_change_blocks"
+            )
+        except DATABASE_ERRORS as error:
+            raise StoreUnavailable(f"cannot read the history's head: {error}") from error
         return head
 
     async def _write(self, changes: list[StoredChange]) -> list[bool]:

@@ -263,7 +263,12 @@ class PostgresReportLog:
         return raw
 
     async def last_offset(self) -> int:
-        head: int = await self._db.pool.fetchval("SELECT last_offset FROM report_log_head WHERE id")
+        try:
+            head: int = await self._db.pool.fetchval(
+                "SELECT last_offset FROM report_log_head WHERE id"
+            )
+        except DATABASE_ERRORS as error:
+            raise StoreUnavailable(f"cannot read the log's head: {error}") from error
         return head
 
     async def wait_for(self, after: int, timeout: float) -> bool:

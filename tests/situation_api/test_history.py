@@ -12,7 +12,7 @@ import asyncpg
 import asyncpg.pool
 import pytest
 
-from ingest.store import Database
+from ingest.store import Database, StoreUnavailable
 from ingest.store.migrations import load_migrations, migrate
 from situation_api.blocks import pack, unpack
 from situation_api.history import (
@@ -114,6 +114,17 @@ async def test_pages_cross_the_stored_writes(history: HistoryStore) -> None:
     assert [c.seq for c in await history.since(0, 1000)] == list(range(1, 37))
     assert [c.seq for c in await history.since(35, 5)] == [36]
     assert await history.since(3, 0) == []
+
+
+async def test_a_head_lost_with_its_database_is_store_unavailable(
+    pg_fresh_url: str, pg_history: tuple[Database, PostgresHistoryStore]
+) -> None:
+    # the archive reads the head right after the migrations: a schema gone in between must
+    # reach it as StoreUnavailable (tests/distributed/test_archive.py met this race in CI)
+    db, store = pg_history
+    await db.pool.execute(f'DROP SCHEMA "{pg_fresh_url.rpartition("search_path=")[2]}" CASCADE')
+    with pytest.raises(StoreUnavailable, match="history's head"):
+        await store._stored_head()
 
 
 async def test_a_long_page_takes_few_round_trips(

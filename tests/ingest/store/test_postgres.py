@@ -17,6 +17,7 @@ from ingest.store import (
     MemoryReportLog,
     PostgresReportLog,
     StoreClosed,
+    StoreUnavailable,
     UnsupportedURL,
     open_report_log,
 )
@@ -141,6 +142,18 @@ async def test_shared_database_is_not_closed_by_the_log(pg_fresh_url: str) -> No
     log = await PostgresReportLog.open(db)
     await log.close()
     assert await db.pool.fetchval("SELECT last_offset FROM report_log_head") == 0
+    await db.close()
+
+
+async def test_a_head_lost_with_its_database_is_store_unavailable(pg_fresh_url: str) -> None:
+    # what a writer sees when its schema goes between the migrations and the first read
+    db = await Database.connect(pg_fresh_url)
+    log = await PostgresReportLog.open(db)
+    schema = pg_fresh_url.rpartition("search_path=")[2]
+    await db.pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with pytest.raises(StoreUnavailable, match="log's head"):
+        await log.last_offset()
+    await log.close()
     await db.close()
 
 
