@@ -61,7 +61,8 @@ from correlation.errors import (
     UnknownIncident,
 )
 from correlation.escalation import Board
-from correlation.incidents import Incident, Incidents, Obs
+from correlation.incident_state import Incident, Obs
+from correlation.incidents import Incidents
 from correlation.picture import Picture, picture_json
 from correlation.rules import Rules
 from correlation.warnings import Warnings, WarningState

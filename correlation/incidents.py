@@ -1,15 +1,8 @@
-"""The incident layer: clustering reports into incidents, their threads and their lifecycle.
+"""The incident layer: reports clustered into incidents, their threads and their lifecycle.
 
-A report joins the NEAREST live incident (open, or resolved — which reopens it) that has a
-family compatible with the report's, lies within the pair's radius of the report, and whose
-``last_seen`` is within the pair's time window of the report's ``observed_at`` (rules.py says
-how a pair's radius and window are chosen). Ties in distance go to the smaller id. Otherwise the
-report opens a new incident.
-
-A thread stays in its incident when updated, even if it moved, unless it moved further than
-``move_out_factor`` × radius from the centroid of the incident's other threads or its new family
-fits none of theirs: then it leaves (``thread_moved_out``) and is clustered afresh. The centroid
-is the mean of the live threads' latest positions (threads that carry no position are left out).
+Where a report goes is decided in clustering.py; the state it changes is in incident_state.py.
+This layer applies the decision, keeps the indexes (threads, grid cells, timers) and the board
+in step, and emits the changes.
 
 Views are rebuilt from plain fields for every change; their cost grows with the threads of that
 one incident, never with the number of incidents.
@@ -17,11 +10,8 @@ one incident, never with the number of incidents.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
-
-import msgspec
 
 from correlation.changes import (
     IncidentCancelled,
@@ -31,119 +21,13 @@ from correlation.changes import (
     IncidentResolved,
     IncidentUpdated,
 )
-from correlation.clock import CLOSE, RESOLVE, rfc3339
+from correlation.clock import CLOSE, RESOLVE
+from correlation.clustering import nearest, stays
 from correlation.context import Context
 from correlation.errors import UnknownIncident
 from correlation.escalation import Board
-from correlation.spatial import Grid, distance_m
-
-
-# gc=False on the structs here: plain data without cycles, untracked by the cyclic collector
-# (whose full collections would otherwise walk every live incident, again and again).
-class Obs(msgspec.Struct, gc=False):
-    """One report as the incident layer needs it (built once per report; never stored)."""
-
-    thread: str
-    key: str  # "source:source_id:sequence" of the report: seeds the id of an incident it opens
-    source: str
-    agency: str
-    family: str
-    category: str
-    severity: str
-    rank: int
-    lon: float | None
-    lat: float | None
-    t_us: int
-    t_str: str
-    sequence: int
-    metrics: dict[str, int]
-    headline: str | None
-    cancel: bool
-
-
-class Link(msgspec.Struct, kw_only=True, gc=False):
-    """A thread inside an incident: its latest version and why it was linked."""
-
-    thread: str
-    source: str
-    agency: str
-    family: str
-    category: str
-    severity: str
-    rank: int
-    lon: float | None
-    lat: float | None
-    seen_us: int
-    seen: str
-    sequence: int
-    metrics: dict[str, int]
-    headline: str | None
-    order: int  # 0 for the opening thread, then in joining order
-    linked_at: str
-    distance_m: float
-    time_gap_s: int
-    reason: str
-    pinned: bool = False  # put here by an operator (merge): updates never move it out
-
-    def view(self) -> dict[str, Any]:
-        return {
-            "thread": self.thread,
-            "source": self.source,
-            "agency": self.agency,
-            "category": self.category,
-            "severity": self.severity,
-            "linked_at": self.linked_at,
-            "distance_m": self.distance_m,
-            "time_gap_s": self.time_gap_s,
-            "reason": self.reason,
-        }
-
-    def update(self, obs: Obs) -> None:
-        self.source = obs.source
-        self.agency = obs.agency
-        self.family = obs.family
-        self.category = obs.category
-        self.severity = obs.severity
-        self.rank = obs.rank
-        self.lon = obs.lon
-        self.lat = obs.lat
-        self.seen_us = obs.t_us
-        self.seen = obs.t_str
-        self.sequence = obs.sequence
-        self.metrics = obs.metrics
-        self.headline = obs.headline
-
-
-class Incident(msgspec.Struct, kw_only=True, gc=False):
-    id: str
-    status: str  # "open" | "resolved"
-    links: dict[str, Link]
-    families: dict[str, int]  # family -> number of live threads of it
-    first_us: int
-    first: str
-    last_us: int
-    last: str
-    active_us: int  # last activity: latest report, or an operator's reopen
-    due_us: int  # resolve deadline while open, close deadline while resolved
-    resolved_us: int | None = None
-    next_order: int = 1
-    # derived from the links by _settle (kept so views and the board need not recompute)
-    lon: float | None = None
-    lat: float | None = None
-    district: str | None = None
-    warnings: list[str] = []
-    severity: str = "unknown"
-    category: str = ""
-    title: str = ""
-    metrics: dict[str, int] = {}
-    cells: list[tuple[str, int]] = []  # (group, grid key) where it is indexed
-    # operator annotations (correlation/overrides.py); in the view only once set
-    acknowledged: tuple[str, str] | None = None  # (at, by)
-    notes: list[tuple[str, str, str]] = []  # (at, by, text)
-
-
-def incident_id(key: str) -> str:
-    return "inc-" + hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()[:12]
+from correlation.incident_state import Incident, Link, Obs, incident_id, incident_view, new_link
+from correlation.spatial import Grid
 
 
 class Incidents:
@@ -186,11 +70,15 @@ class Incidents:
                 self.remove(incident, obs.thread, "thread_cancelled")
             return
         if incident is not None:
-            if self._stays(incident, obs):
+            rules = self._ctx.rules
+            if stays(incident, obs, rules.pairs, rules.move_out_factor):
                 self._replace(incident, obs)
                 return
             self.remove(incident, obs.thread, "thread_moved_out")
-        found = self._nearest(obs) if obs.lon is not None else None
+        found = None
+        if obs.lon is not None:
+            family = obs.family
+            found = nearest(obs, self.live, self._scans[family], self._pairs[family])
         if found is None:
             self._open(obs)
         else:
@@ -202,46 +90,13 @@ class Incidents:
         if incident is not None:
             self.remove(incident, thread, reason)
 
-    def _nearest(self, obs: Obs) -> tuple[Incident, float, float, int] | None:
-        """``(incident, distance, radius, window)`` of the nearest incident obs may join."""
-        family, lon, lat, t_us = obs.family, obs.lon, obs.lat, obs.t_us
-        assert lon is not None
-        assert lat is not None
-        live = self.live
-        pairs = self._pairs[family]
-        best: tuple[Incident, float, float, int] | None = None
-        best_key: tuple[float, str] | None = None
-        scans = self._scans[family]
-        seen: set[str] | None = set() if len(scans) > 1 else None
-        for grid, radius in scans:
-            for ident in grid.near(lon, lat, radius):
-                if seen is not None:
-                    if ident in seen:
-                        continue
-                    seen.add(ident)
-                incident = live[ident]
-                reach, window = -1.0, -1
-                for other in incident.families:
-                    pair = pairs.get(other)
-                    if pair is not None:
-                        if pair.radius_m > reach:
-                            reach = pair.radius_m
-                        if pair.window_us > window:
-                            window = pair.window_us
-                if reach < 0 or abs(t_us - incident.last_us) > window:
-                    continue
-                d = distance_m(lon, lat, incident.lon, incident.lat)  # type: ignore[arg-type]
-                if d <= reach and (best_key is None or (d, ident) < best_key):
-                    best, best_key = (incident, d, reach, window), (d, ident)
-        return best
-
     def _open(self, obs: Obs) -> None:
         ident = incident_id(obs.key)
         salt = 1
         while ident in self.live:  # never for distinct report keys; kept deterministic anyway
             ident = incident_id(f"{obs.key}#{salt}")
             salt += 1
-        link = self._link(obs, 0, 0.0, 0, "opened")
+        link = new_link(obs, 0, 0.0, 0, "opened")
         incident = Incident(
             id=ident,
             status="open",
@@ -280,59 +135,11 @@ class Incidents:
             f"{obs.family} joins {with_}: {d:.0f} m <= {reach:.0f} m, "
             f"{gap} s <= {window // 1_000_000} s"
         )
-        incident.links[obs.thread] = self._link(obs, incident.next_order, round(d, 1), gap, reason)
+        incident.links[obs.thread] = new_link(obs, incident.next_order, round(d, 1), gap, reason)
         incident.next_order += 1
         incident.families[obs.family] = incident.families.get(obs.family, 0) + 1
         self.by_thread[obs.thread] = incident.id
         self._activity(incident, obs, "thread_linked")
-
-    def _link(self, obs: Obs, order: int, d: float, gap: int, reason: str) -> Link:
-        return Link(
-            thread=obs.thread,
-            source=obs.source,
-            agency=obs.agency,
-            family=obs.family,
-            category=obs.category,
-            severity=obs.severity,
-            rank=obs.rank,
-            lon=obs.lon,
-            lat=obs.lat,
-            seen_us=obs.t_us,
-            seen=obs.t_str,
-            sequence=obs.sequence,
-            metrics=obs.metrics,
-            headline=obs.headline,
-            order=order,
-            linked_at=obs.t_str,
-            distance_m=d,
-            time_gap_s=gap,
-            reason=reason,
-        )
-
-    def _stays(self, incident: Incident, obs: Obs) -> bool:
-        """Whether an updated thread remains in its incident (see the module docstring)."""
-        if len(incident.links) == 1 or incident.links[obs.thread].pinned:
-            return True
-        pairs = self._ctx.rules.pairs
-        reach = -1.0
-        sum_lon = sum_lat = 0.0
-        located = 0
-        for thread, link in incident.links.items():
-            if thread == obs.thread:
-                continue
-            pair = pairs.get((obs.family, link.family))
-            if pair is not None:
-                reach = max(reach, pair.radius_m)
-            if link.lon is not None and link.lat is not None:
-                sum_lon += link.lon
-                sum_lat += link.lat
-                located += 1
-        if reach < 0:
-            return False
-        if obs.lon is None or obs.lat is None or not located:
-            return True
-        d = distance_m(obs.lon, obs.lat, sum_lon / located, sum_lat / located)
-        return d <= reach * self._ctx.rules.move_out_factor
 
     def _replace(self, incident: Incident, obs: Obs) -> None:
         link = incident.links[obs.thread]
@@ -503,51 +310,7 @@ class Incidents:
             incident.cells = cells
 
     def view(self, incident: Incident) -> dict[str, Any]:
-        links = incident.links
-        cache = self._link_views
-        if len(links) == 1:  # most incidents: no sorting
-            for thread, link in links.items():
-                threads = [thread]
-                agencies = [link.agency]
-                view = cache.get(thread)
-                if view is None:
-                    view = cache[thread] = link.view()
-                link_views = [view]
-            families = list(incident.families)
-        else:
-            threads = sorted(links)
-            agencies = sorted({link.agency for link in links.values()})
-            link_views = []
-            for thread in threads:
-                view = cache.get(thread)
-                if view is None:
-                    view = cache[thread] = links[thread].view()
-                link_views.append(view)
-            families = sorted(incident.families)
-        resolved = incident.resolved_us
-        view = {
-            "id": incident.id,
-            "status": incident.status,
-            "category": incident.category,
-            "severity": incident.severity,
-            "title": incident.title,
-            "centroid": None if incident.lon is None else [incident.lon, incident.lat],
-            "district": incident.district,
-            "first_seen": incident.first,
-            "last_seen": incident.last,
-            "resolved_at": None if resolved is None else rfc3339(resolved),
-            "agencies": agencies,
-            "families": families,
-            "metrics": incident.metrics,
-            "warnings": incident.warnings,
-            "threads": threads,
-            "links": link_views,
-        }
-        if incident.acknowledged is not None:
-            view["acknowledged"] = {"at": incident.acknowledged[0], "by": incident.acknowledged[1]}
-        if incident.notes:
-            view["notes"] = [{"at": at, "by": by, "text": text} for at, by, text in incident.notes]
-        return view
+        return incident_view(incident, self._link_views)
 
     def views(self) -> Iterator[dict[str, Any]]:
         for incident in self.live.values():

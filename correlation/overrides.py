@@ -12,7 +12,8 @@ from __future__ import annotations
 from correlation.changes import IncidentClosed, IncidentOpened, IncidentUpdated
 from correlation.clock import rfc3339
 from correlation.errors import ActionInvalid, UnknownIncident
-from correlation.incidents import Incident, Incidents, incident_id
+from correlation.incident_state import Incident, incident_id
+from correlation.incidents import Incidents
 
 MAX_NOTES = 200  # per incident; a note is text a person typed, so this is generous
 MAX_NOTE_CHARS = 2000
