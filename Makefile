@@ -12,7 +12,10 @@ setup: system $(STAMP)
 system:
 	bash ops/install-system-packages.sh
 
-$(STAMP): pyproject.toml constraints.txt map_ui/web/package-lock.json
+# The native engine is built by pip (setuptools-rust): a change of its crate rebuilds it.
+NATIVE := correlation/native/Cargo.toml correlation/native/Cargo.lock $(wildcard correlation/native/src/*.rs)
+
+$(STAMP): pyproject.toml constraints.txt map_ui/web/package-lock.json $(NATIVE)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'

@@ -1,0 +1,246 @@
+//! The Python class `Core` that correlation/native/__init__.py wraps as NativeEngine.
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use crate::prelude::*;
+use crate::pyconfig::*;
+use crate::pyviews::*;
+use crate::snapshot::Classes;
+
+#[pyclass(unsendable)]
+pub struct Core {
+    pub engine: Engine,
+    pub helper: PyObject,
+    pub classes: Vec<PyObject>, // by Kind as usize
+    pub utc: PyObject,
+    pub point_cls: PyObject,
+    pub to_us: PyObject,
+    pub rfc3339: PyObject,
+    // interned Python strings for the views
+    pub severities: Vec<PyObject>,
+    pub families: FxHashMap<*const u8, PyObject>,
+}
+
+#[pymethods]
+impl Core {
+    #[new]
+    fn new(py: Python<'_>, config: &Bound<'_, PyDict>, helper: PyObject, changes: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let cfg = build_config(py, config)?;
+        let classes =
+            KINDS.iter().map(|k| changes.getattr(kind_name(*k)).map(|c| c.unbind())).collect::<PyResult<Vec<_>>>()?;
+        let utc = py.import_bound("datetime")?.getattr("timezone")?.getattr("utc")?.unbind();
+        let point_cls = py.import_bound("ingest.report")?.getattr("Point")?.unbind();
+        let clock = py.import_bound("correlation.clock")?;
+        let severities = SEVERITIES.iter().map(|x| PyString::intern_bound(py, x).into_any().unbind()).collect();
+        let mut families = FxHashMap::default();
+        for f in &cfg.families {
+            families.insert(f.as_ptr(), PyString::intern_bound(py, f).into_any().unbind());
+        }
+        Ok(Core {
+            engine: Engine::new(cfg),
+            helper,
+            classes,
+            utc,
+            point_cls,
+            to_us: clock.getattr("to_us")?.unbind(),
+            rfc3339: clock.getattr("rfc3339")?.unbind(),
+            severities,
+            families,
+        })
+    }
+
+    fn process(&mut self, py: Python<'_>, report: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        let status = report.getattr(intern!(py, "status"))?;
+        if status.downcast::<PyString>()?.to_str()? != self.engine.cfg.status {
+            return Ok(PyList::empty_bound(py).into_any().unbind());
+        }
+        let rep = self.read(py, report)?;
+        let helper = self.helper.bind(py).clone();
+        let geo = PyGeo { helper: &helper, report: Some(report) };
+        self.engine.process(&rep, &geo, &geo, py);
+        self.changes(py)
+    }
+
+    fn advance(&mut self, py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        let now_us = self.to_us(py, now)?;
+        let helper = self.helper.bind(py).clone();
+        let geo = PyGeo { helper: &helper, report: None };
+        self.engine.advance(now_us, &geo, py);
+        self.changes(py)
+    }
+
+    fn resolve(&mut self, py: Python<'_>, ident: &str, at: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        self.operator(py, ident, at, false)
+    }
+
+    fn reopen(&mut self, py: Python<'_>, ident: &str, at: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        self.operator(py, ident, at, true)
+    }
+
+    fn seq(&self) -> i64 {
+        self.engine.ctx.seq
+    }
+
+    fn picture(&mut self, py: Python<'_>) -> PyResult<PyObject> {
+        let as_of: PyObject = match self.engine.ctx.clock_us {
+            None => py.None(),
+            Some(c) => self.rfc3339.bind(py).call1((c,))?.unbind(),
+        };
+        let incidents = PyList::empty_bound(py);
+        for id in self.engine.incident_ids() {
+            let v = self.engine.view(&id);
+            incidents.append(self.view_obj(py, &v)?)?;
+        }
+        let warnings = PyList::empty_bound(py);
+        for v in self.engine.warning_views(py) {
+            warnings.append(self.view_obj(py, &v)?)?;
+        }
+        let districts = PyList::empty_bound(py);
+        for i in 0..self.engine.board.districts.len() {
+            let v = View::District(i, self.engine.board.districts[i].view.clone());
+            districts.append(self.view_obj(py, &v)?)?;
+        }
+        let capacity = PyList::empty_bound(py);
+        for v in self.engine.capacity_views() {
+            capacity.append(self.view_obj(py, &v)?)?;
+        }
+        Ok(PyTuple::new_bound(
+            py,
+            [
+                self.engine.ctx.seq.into_py(py),
+                as_of,
+                incidents.into_any().unbind(),
+                warnings.into_any().unbind(),
+                districts.into_any().unbind(),
+                capacity.into_any().unbind(),
+            ],
+        )
+        .into_any()
+        .unbind())
+    }
+
+    fn clock_us(&self) -> Option<i64> {
+        self.engine.ctx.clock_us
+    }
+
+    fn is_live(&self, ident: &str) -> bool {
+        self.engine.live.contains_key(ident)
+    }
+
+    /// The threads of a live incident, None if it is not live (for NativeEngine.check).
+    fn threads_of(&self, ident: &str) -> Option<Vec<String>> {
+        self.engine.live.get(ident).map(|i| i.links.keys().map(|t| t.to_string()).collect())
+    }
+
+    fn has_district(&self, ags: &str) -> bool {
+        self.engine.district_index.contains_key(ags)
+    }
+
+    // -- operator actions: NativeEngine.act drives these in Engine.act's order ------------------
+
+    /// Clock to `at`, timers up to the watermark; the step of the action starts.
+    fn begin_action(&mut self, py: Python<'_>, at: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.engine.ctx.out.clear();
+        let at_us = self.to_us(py, at)?;
+        let helper = self.helper.bind(py).clone();
+        let geo = PyGeo { helper: &helper, report: None };
+        self.engine.begin_action(at_us, &geo, py);
+        Ok(())
+    }
+
+    /// District figures and timers after the action; the changes of the whole action.
+    fn end_action(&mut self, py: Python<'_>) -> PyResult<PyObject> {
+        let helper = self.helper.bind(py).clone();
+        let geo = PyGeo { helper: &helper, report: None };
+        self.engine.end_action(&geo, py);
+        self.changes(py)
+    }
+
+    /// The changes so far (an action made moot by its own timers ends here).
+    fn take(&mut self, py: Python<'_>) -> PyResult<PyObject> {
+        self.changes(py)
+    }
+
+    /// Drop what an action emitted before it failed (the Python engine loses it the same way).
+    fn discard(&mut self) {
+        self.engine.ctx.out.clear();
+    }
+
+    fn acknowledge(&mut self, ident: &str, actor: &str) {
+        let at_us = self.engine.ctx.at_us;
+        self.engine.acknowledge(ident, at_us, actor);
+    }
+
+    /// False if the incident has no room for another note.
+    fn note(&mut self, ident: &str, actor: &str, text: &str) -> bool {
+        let at_us = self.engine.ctx.at_us;
+        self.engine.note(ident, at_us, actor, text)
+    }
+
+    fn set_status(&mut self, py: Python<'_>, ident: &str, status: &str) {
+        let at_us = self.engine.ctx.at_us;
+        let helper = self.helper.bind(py).clone();
+        let geo = PyGeo { helper: &helper, report: None };
+        self.engine.set_status(ident, at_us, status, &geo);
+    }
+
+    fn merge(&mut self, py: Python<'_>, target: &str, other: &str) {
+        let helper = self.helper.bind(py).clone();
+        let geo = PyGeo { helper: &helper, report: None };
+        self.engine.merge(target, other, &geo);
+    }
+
+    fn split(&mut self, py: Python<'_>, ident: &str, thread: &str) {
+        let at_us = self.engine.ctx.at_us;
+        let helper = self.helper.bind(py).clone();
+        let geo = PyGeo { helper: &helper, report: None };
+        self.engine.split(ident, thread, at_us, &geo);
+    }
+
+    #[pyo3(signature = (ags, level, reason))]
+    fn declare(&mut self, ags: &str, level: Option<i64>, reason: String) -> PyResult<()> {
+        let Some(&d) = self.engine.district_index.get(ags) else {
+            return Err(pyo3::exceptions::PyKeyError::new_err(ags.to_string()));
+        };
+        self.engine.declare(d, level, reason);
+        Ok(())
+    }
+
+    // -- snapshots (correlation/native/src/snapshot.rs) -----------------------------------------
+
+    /// The state as the Python engine's structs: (seqs, canon, alias, threads, incidents,
+    /// warnings, capacity, declared).
+    fn export<'py>(
+        &self,
+        py: Python<'py>,
+        incident: Bound<'py, PyAny>,
+        link: Bound<'py, PyAny>,
+        warning: Bound<'py, PyAny>,
+        entry: Bound<'py, PyAny>,
+        thread: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let classes = Classes { incident, link, warning, entry, thread };
+        self.engine.export(py, &classes)
+    }
+
+    /// Load a decoded snapshot into this fresh engine.
+    fn load(&mut self, py: Python<'_>, state: &Bound<'_, PyAny>) -> PyResult<()> {
+        let area = self.helper.bind(py).getattr("area")?;
+        self.engine.load(state, &area)
+    }
+}
+
+impl Core {
+    fn operator(&mut self, py: Python<'_>, ident: &str, at: &Bound<'_, PyAny>, reopen: bool) -> PyResult<PyObject> {
+        let at_us = self.to_us(py, at)?;
+        let helper = self.helper.bind(py).clone();
+        let geo = PyGeo { helper: &helper, report: None };
+        if !self.engine.operator(ident, at_us, reopen, &geo, py) {
+            let err = py.import_bound("correlation.errors")?.getattr("UnknownIncident")?.call1((ident,))?;
+            return Err(PyErr::from_value_bound(err));
+        }
+        self.changes(py)
+    }
+}
