@@ -22,8 +22,22 @@ def _polygons(geometry: Any) -> list[list[Ring]]:
     return out
 
 
+# Flattening the districts' polygons costs milliseconds; an engine is made per test example
+# and per restore, so the result is kept per (rules, districts) pair (both are not changed).
+_built: dict[tuple[int, int], tuple[Rules, Districts, dict[str, Any]]] = {}
+
+
 def config(rules: Rules, districts: Districts, status: str) -> dict[str, Any]:
     """What ``correlation.native._core.Core`` is built from."""
+    found = _built.get((id(rules), id(districts)))
+    if found is None or found[0] is not rules or found[1] is not districts:
+        if len(_built) >= 8:
+            _built.clear()
+        found = _built[id(rules), id(districts)] = (rules, districts, _config(rules, districts))
+    return {**found[2], "status": status}
+
+
+def _config(rules: Rules, districts: Districts) -> dict[str, Any]:
     districts.prepare()
     grid = districts._grid  # the locator's own grid, so points land in the same district
     fam_index = {f: i for i, f in enumerate(FAMILIES)}
@@ -33,7 +47,6 @@ def config(rules: Rules, districts: Districts, status: str) -> dict[str, Any]:
         (fam_index[a], fam_index[b], p.radius_m, p.window_us) for (a, b), p in rules.pairs.items()
     ]
     return {
-        "status": status,
         "families": list(FAMILIES),
         "severities": list(SEVERITIES),
         "group_names": group_names,
