@@ -180,13 +180,15 @@ def test_level_falls_when_the_incident_resolves(engine: Engine) -> None:
     assert (level.old_level, level.new_level) == (2, 0)
 
 
-def test_custom_escalation_rules_are_data(districts: Districts, rules: Rules) -> None:
+def test_custom_escalation_rules_are_data(
+    engine_type: type[Engine], districts: Districts, rules: Rules
+) -> None:
     text = (Path(__file__).parents[2] / "correlation" / "rules.toml").read_text(encoding="utf-8")
     head = text.split("[[escalation]]")[0]
     custom = Rules.from_toml(
         head + '[[escalation]]\nlevel = 2\nwhen = "icu_beds_free <= 2 and incidents_open >= 1"\n'
     )
-    engine = Engine(custom, districts)
+    engine = engine_type(custom, districts)
     feed(
         engine,
         [

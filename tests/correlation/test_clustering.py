@@ -86,7 +86,7 @@ def test_security_joins_only_security_medical_or_accident(engine: Engine) -> Non
         ],
     )
     assert len(incidents(engine)) == 2  # security never joins a fire
-    engine2 = Engine(engine.rules, engine.districts)
+    engine2 = type(engine)(engine.rules, engine.districts)
     feed(
         engine2,
         [

@@ -76,7 +76,7 @@ def test_scenario_districts_and_families_match(engine: Engine, scenario: Scenari
 
 
 def test_scenario_warnings_and_capacity_match(engine: Engine, scenario: Scenario) -> None:
-    base = Engine(engine.rules, engine.districts).picture()
+    base = type(engine)(engine.rules, engine.districts).picture()
     changes: list[Change] = []
     for report in scenario.reports:
         changes.extend(engine.process(report))

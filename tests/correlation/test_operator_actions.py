@@ -51,8 +51,8 @@ def one_scene(engine: Engine) -> str:
     return str(incident["id"])
 
 
-def test_acknowledge_and_note_show_in_the_view() -> None:
-    engine = Engine()
+def test_acknowledge_and_note_show_in_the_view(engine_type: type[Engine]) -> None:
+    engine = engine_type()
     koblenz, _ = two_scenes(engine)
     changes = engine.act(Acknowledge(at=when(2), actor=WHO, incident=koblenz))
     assert [c.reason for c in changes] == ["acknowledged"]  # type: ignore[attr-defined]
@@ -66,8 +66,8 @@ def test_acknowledge_and_note_show_in_the_view() -> None:
     assert "notes" not in other
 
 
-def test_set_status_resolves_reopens_and_closes() -> None:
-    engine = Engine()
+def test_set_status_resolves_reopens_and_closes(engine_type: type[Engine]) -> None:
+    engine = engine_type()
     koblenz, mainz = two_scenes(engine)
     engine.act(SetStatus(at=when(5), actor=WHO, incident=koblenz, status="resolved"))
     assert {i["id"]: i["status"] for i in incidents(engine)}[koblenz] == "resolved"
@@ -80,8 +80,8 @@ def test_set_status_resolves_reopens_and_closes() -> None:
     assert [i["id"] for i in incidents(engine)] == [mainz]
 
 
-def test_merge_keeps_the_threads_together_even_when_they_move() -> None:
-    engine = Engine()
+def test_merge_keeps_the_threads_together_even_when_they_move(engine_type: type[Engine]) -> None:
+    engine = engine_type()
     koblenz, mainz = two_scenes(engine)
     changes = engine.act(Merge(at=when(3), actor=WHO, incident=koblenz, other=mainz))
     assert isinstance(changes[0], IncidentClosed)
@@ -99,8 +99,8 @@ def test_merge_keeps_the_threads_together_even_when_they_move() -> None:
         engine.check(Merge(at=when(11), actor=WHO, incident=koblenz, other=koblenz))
 
 
-def test_split_takes_a_thread_into_its_own_incident() -> None:
-    engine = Engine()
+def test_split_takes_a_thread_into_its_own_incident(engine_type: type[Engine]) -> None:
+    engine = engine_type()
     scene = one_scene(engine)
     changes = engine.act(Split(at=when(5), actor=WHO, incident=scene, thread="police:p1"))
     opened = [c for c in changes if isinstance(c, IncidentOpened)]
@@ -117,8 +117,8 @@ def test_split_takes_a_thread_into_its_own_incident() -> None:
         engine.check(Split(at=when(9), actor=WHO, incident=scene, thread="fire:f1"))
 
 
-def test_declared_level_overrides_the_rules_until_withdrawn() -> None:
-    engine = Engine()
+def test_declared_level_overrides_the_rules_until_withdrawn(engine_type: type[Engine]) -> None:
+    engine = engine_type()
     two_scenes(engine)
     ags = "07111"
     changes = engine.act(
@@ -140,8 +140,8 @@ def test_declared_level_overrides_the_rules_until_withdrawn() -> None:
         engine.check(DeclareLevel(at=when(5), actor=WHO, district=ags, level=4))
 
 
-def test_invalid_actions_change_nothing() -> None:
-    engine = Engine()
+def test_invalid_actions_change_nothing(engine_type: type[Engine]) -> None:
+    engine = engine_type()
     koblenz, _ = two_scenes(engine)
     before = (engine.seq, engine.as_of, picture_json(engine.picture()))
     with pytest.raises(UnknownIncident):
@@ -175,19 +175,19 @@ def _run(engine: Engine, items: list[Report | AnyAction]) -> list[Change]:
     return out
 
 
-def test_replays_and_snapshots_give_the_same_picture() -> None:
-    first = Engine()
+def test_replays_and_snapshots_give_the_same_picture(engine_type: type[Engine]) -> None:
+    first = engine_type()
     script = _script(first)
     _run(first, script)
-    again = Engine()
+    again = engine_type()
     assert _script(again) == script
     _run(again, script)
     assert picture_json(again.picture()) == picture_json(first.picture())
     # through the journal's JSON form and a snapshot half-way
-    half = Engine()
+    half = engine_type()
     _script(half)
     _run(half, script[:4])
-    restored = Engine.restore(half.snapshot())
+    restored = engine_type.restore(half.snapshot())
     rest = [x if isinstance(x, Report) else decode_action(action_to_builtins(x)) for x in script]
     _run(restored, rest[4:])
     assert picture_json(restored.picture()) == picture_json(first.picture())

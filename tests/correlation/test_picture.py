@@ -92,7 +92,7 @@ def test_picture_shape_and_order(engine: Engine) -> None:
 
 
 def test_applying_the_changes_reproduces_the_picture(engine: Engine) -> None:
-    base = Engine(engine.rules, engine.districts).picture()
+    base = type(engine)(engine.rules, engine.districts).picture()
     changes = feed(engine, _log())
     changes += engine.advance(T0 + timedelta(hours=30))
     assert [c.seq for c in changes] == list(range(1, engine.seq + 1))
@@ -114,7 +114,7 @@ def test_change_wire_format_round_trips(engine: Engine) -> None:
     assert first["type"] == "IncidentOpened"
     assert first["at"] == "2026-11-29T10:00:00Z"
     assert first["thread"] == "fire:f1"
-    base = Engine(engine.rules, engine.districts).picture()
+    base = type(engine)(engine.rules, engine.districts).picture()
     assert picture_json(replayed(base, decoded)) == picture_json(replayed(base, changes))
 
 
@@ -145,10 +145,10 @@ def _run(engine: Engine, reports: list[Report]) -> list[bytes]:
 def test_snapshot_restore_continues_identically(engine: Engine) -> None:
     log = _log()
     for cut in (0, 3, 7, len(log)):
-        original = Engine(engine.rules, engine.districts)
+        original = type(engine)(engine.rules, engine.districts)
         _run(original, log[:cut])
         data = original.snapshot()
-        restored = Engine.restore(data, engine.rules, engine.districts)
+        restored = type(engine).restore(data, engine.rules, engine.districts)
         assert restored.snapshot() == data
         assert restored.seq == original.seq
         assert picture_json(restored.picture()) == picture_json(original.picture())
@@ -162,11 +162,11 @@ def test_snapshot_restore_continues_identically(engine: Engine) -> None:
 
 def test_restore_rejects_other_bytes(engine: Engine) -> None:
     with pytest.raises(SnapshotInvalid):
-        Engine.restore(b"not a snapshot", engine.rules, engine.districts)
+        type(engine).restore(b"not a snapshot", engine.rules, engine.districts)
     data = msgspec.msgpack.decode(engine.snapshot())
     data["format"] = 99
     with pytest.raises(SnapshotInvalid, match="format"):
-        Engine.restore(msgspec.msgpack.encode(data), engine.rules, engine.districts)
+        type(engine).restore(msgspec.msgpack.encode(data), engine.rules, engine.districts)
 
 
 def test_operator_changes_are_part_of_the_stream(engine: Engine) -> None:

@@ -101,14 +101,16 @@ def _square(center: tuple[float, float], half: float) -> list[list[float]]:
             [lon - half, lat + half], [lon - half, lat - half]]  # fmt: skip
 
 
-def _engine() -> Engine:
-    return Engine(RULES, DISTRICTS)
+def _engine(engine_type: type[Engine]) -> Engine:
+    return engine_type(RULES, DISTRICTS)
 
 
 @SETTINGS
 @given(logs(), st.data())
-def test_a_duplicate_changes_nothing(log: list[Report], data: st.DataObject) -> None:
-    engine = _engine()
+def test_a_duplicate_changes_nothing(
+    engine_type: type[Engine], log: list[Report], data: st.DataObject
+) -> None:
+    engine = _engine(engine_type)
     feed(engine, log)
     before, seq = picture_json(engine.picture()), engine.seq
     again = data.draw(st.sampled_from(log))
@@ -119,8 +121,10 @@ def test_a_duplicate_changes_nothing(log: list[Report], data: st.DataObject) -> 
 
 @SETTINGS
 @given(logs())
-def test_replaying_the_same_log_gives_identical_output(log: list[Report]) -> None:
-    first, second = _engine(), _engine()
+def test_replaying_the_same_log_gives_identical_output(
+    engine_type: type[Engine], log: list[Report]
+) -> None:
+    first, second = _engine(engine_type), _engine(engine_type)
     assert [encode_change(c) for c in feed(first, log)] == [
         encode_change(c) for c in feed(second, log)
     ]
@@ -130,8 +134,10 @@ def test_replaying_the_same_log_gives_identical_output(log: list[Report]) -> Non
 
 @SETTINGS
 @given(logs())
-def test_cancel_after_alert_leaves_no_live_thread(log: list[Report]) -> None:
-    engine = _engine()
+def test_cancel_after_alert_leaves_no_live_thread(
+    engine_type: type[Engine], log: list[Report]
+) -> None:
+    engine = _engine(engine_type)
     feed(engine, log)
     last = max(r.observed_at for r in log)
     top: dict[str, Report] = {}
@@ -153,8 +159,10 @@ def test_cancel_after_alert_leaves_no_live_thread(log: list[Report]) -> None:
 
 @SETTINGS
 @given(logs())
-def test_reports_more_than_ten_km_apart_never_share_an_incident(log: list[Report]) -> None:
-    engine = _engine()
+def test_reports_more_than_ten_km_apart_never_share_an_incident(
+    engine_type: type[Engine], log: list[Report]
+) -> None:
+    engine = _engine(engine_type)
     feed(engine, log)
     where = {r.thread: r.geometry.coordinates for r in log if isinstance(r.geometry, Point)}
     for incident in engine.picture().incidents.values():
@@ -175,7 +183,12 @@ def test_reports_more_than_ten_km_apart_never_share_an_incident(log: list[Report
     st.sampled_from(("fire.building", "rescue.technical", "hazmat.gas_leak")),
 )
 def test_police_fire_health_at_one_scene_become_one_incident(
-    lon: float, lat: float, order: tuple[str, ...], offsets: list[tuple[int, int, int]], fire: str
+    engine_type: type[Engine],
+    lon: float,
+    lat: float,
+    order: tuple[str, ...],
+    offsets: list[tuple[int, int, int]],
+    fire: str,
 ) -> None:
     categories = {"police": "accident.traffic", "fire": fire, "health": "medical.emergency"}
     reports = []
@@ -191,7 +204,7 @@ def test_police_fire_health_at_one_scene_become_one_incident(
                 agency=f"{source} unit",
             )
         )
-    engine = _engine()
+    engine = _engine(engine_type)
     feed(engine, sorted(reports, key=lambda r: r.observed_at))
     (incident,) = engine.picture().incidents.values()
     assert incident["agencies"] == ["fire unit", "health unit", "police unit"]
@@ -200,11 +213,13 @@ def test_police_fire_health_at_one_scene_become_one_incident(
 
 @SETTINGS
 @given(logs(), st.data())
-def test_snapshot_and_restore_continue_identically(log: list[Report], data: st.DataObject) -> None:
+def test_snapshot_and_restore_continue_identically(
+    engine_type: type[Engine], log: list[Report], data: st.DataObject
+) -> None:
     cut = data.draw(st.integers(0, len(log)))
-    original = _engine()
+    original = _engine(engine_type)
     feed(original, log[:cut])
-    restored = Engine.restore(original.snapshot(), RULES, DISTRICTS)
+    restored = engine_type.restore(original.snapshot(), RULES, DISTRICTS)
     rest = log[cut:]
     assert [encode_change(c) for c in feed(restored, rest)] == [
         encode_change(c) for c in feed(original, rest)
@@ -220,10 +235,10 @@ def test_snapshot_and_restore_continue_identically(log: list[Report], data: st.D
 @SETTINGS
 @given(logs(), st.sampled_from((None, 60, 2000)))
 def test_applying_changes_to_a_fresh_picture_reproduces_the_engines(
-    log: list[Report], advance: int | None
+    engine_type: type[Engine], log: list[Report], advance: int | None
 ) -> None:
-    engine = _engine()
-    base = _engine().picture()
+    engine = _engine(engine_type)
+    base = _engine(engine_type).picture()
     changes = feed(engine, log)
     if advance is not None:
         changes += engine.advance(T0 + timedelta(minutes=advance))
@@ -235,8 +250,8 @@ def test_applying_changes_to_a_fresh_picture_reproduces_the_engines(
 
 @SETTINGS
 @given(logs())
-def test_incident_invariants(log: list[Report]) -> None:
-    engine = _engine()
+def test_incident_invariants(engine_type: type[Engine], log: list[Report]) -> None:
+    engine = _engine(engine_type)
     feed(engine, log)
     picture = engine.picture()
     counted = dict.fromkeys(picture.districts, 0)

@@ -32,7 +32,7 @@ def test_defaults_are_the_contract_values(rules: Rules) -> None:
     assert {r.level for r in rules.escalation} == {1, 2, 3}
 
 
-def test_load_reads_a_file(tmp_path: Path, districts: Districts) -> None:
+def test_load_reads_a_file(engine_type: type[Engine], tmp_path: Path, districts: Districts) -> None:
     path = tmp_path / "rules.toml"
     path.write_text(
         SHIPPED.read_text(encoding="utf-8").replace(
@@ -44,7 +44,7 @@ def test_load_reads_a_file(tmp_path: Path, districts: Districts) -> None:
     )
     custom = Rules.load(path)
     assert custom.pairs[("fire", "fire")].radius_m == 500
-    engine = Engine(custom, districts)
+    engine = engine_type(custom, districts)
     feed(
         engine,
         [

@@ -212,7 +212,7 @@ def test_exercise_and_test_reports_never_reach_the_actual_picture(engine: Engine
 
 
 def test_exercise_engine_sees_only_exercise_reports(engine: Engine) -> None:
-    exercise = Engine(engine.rules, engine.districts, status="exercise")
+    exercise = type(engine)(engine.rules, engine.districts, status="exercise")
     reports = [
         report("fire", "x1", "fire.building", 0, status="exercise"),
         report("fire", "a1", "fire.building", 0, moved(KOBLENZ, north_m=5000)),
