@@ -3,6 +3,8 @@
 Each measurement runs in a fresh child process so that its peak memory is its own and not the
 scenario generator's. Cost per report is sampled per slice of the stream: a flat cost from the
 first to the last slice shows that clustering does not grow with the number of open incidents.
+The default (native) engine is measured, and the Python reference beside it; "decode" is the
+product's own :func:`~ingest.report.decode_report`, validation included.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import typer
 
+from correlation.engines import DEFAULT_ENGINE, EngineKind
 from ingest.report import Report, decode_report, encode_jsonl
 from ops.cli import bench_app
 
@@ -32,14 +35,14 @@ def _memory_mb(field: str) -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def _run(path: str, decode_timed: bool) -> dict[str, Any]:
+def _run(path: str, decode_timed: bool, kind: EngineKind) -> dict[str, Any]:
     """Child process: run the engine over the JSONL file; time decode too if asked."""
-    from correlation.engine import Engine
+    from correlation.engines import engine_type
 
     lines = Path(path).read_bytes().splitlines()
     reports: list[Report] | None = None if decode_timed else [decode_report(x) for x in lines]
     baseline = _memory_mb("VmRSS")
-    engine = Engine()
+    engine = engine_type(kind)()
     slices: list[float] = []
     changes = 0
     started = slice_started = time.perf_counter()
@@ -64,10 +67,10 @@ def _run(path: str, decode_timed: bool) -> dict[str, Any]:
     }
 
 
-def _in_child(path: str, decode_timed: bool) -> dict[str, Any]:
+def _in_child(path: str, decode_timed: bool, kind: EngineKind) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
-        result: dict[str, Any] = pool.apply(_run, (path, decode_timed))
+        result: dict[str, Any] = pool.apply(_run, (path, decode_timed, kind))
     return result
 
 
@@ -87,14 +90,20 @@ def measure(total: int, seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scenario.jsonl"
         path.write_bytes(encode_jsonl(scenario.reports))
-        engine_only = _in_child(str(path), decode_timed=False)
-        with_decode = _in_child(str(path), decode_timed=True)
+        engine_only = _in_child(str(path), False, DEFAULT_ENGINE)
+        with_decode = _in_child(str(path), True, DEFAULT_ENGINE)
+        python_only = _in_child(str(path), False, "python")
+        python_decode = _in_child(str(path), True, "python")
     return {
         "benchmark": "engine",
+        "engine": DEFAULT_ENGINE,
         "reports": len(scenario.reports),
         "ground_truth_incidents": len(scenario.incidents),
         "engine_reports_per_s": engine_only["reports_per_s"],
         "decode_engine_reports_per_s": with_decode["reports_per_s"],
+        "python_engine_reports_per_s": python_only["reports_per_s"],
+        "python_decode_engine_reports_per_s": python_decode["reports_per_s"],
+        "python_changes": python_only["changes"],
         "engine_us_per_report_first_slice": engine_only["us_per_report_by_slice"][1:2],
         "engine_us_per_report_last_slice": engine_only["us_per_report_by_slice"][-1:],
         "cost_flatness_last_vs_second_slice": _flatness(engine_only["us_per_report_by_slice"]),

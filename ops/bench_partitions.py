@@ -23,7 +23,7 @@ from ops.cli import bench_app
 
 
 def compare(incidents: int, partitions: int, seed: int, hours: float) -> dict[str, Any]:
-    from correlation.engine import Engine
+    from correlation.engines import engine_type
     from correlation.rules import Rules
     from ingest.bus.regions import RegionOf
     from ingest.bus.wire import encode_for_bus, partition_for
@@ -38,7 +38,7 @@ def compare(incidents: int, partitions: int, seed: int, hours: float) -> dict[st
         capacity_reports=max(incidents // 75, 1),
     )
     region = RegionOf(Rules.default())
-    embedded = Engine()
+    embedded = engine_type()()
     engines = [PartitionEngine(p, partitions) for p in range(partitions)]
     keys: dict[str, bytes | None] = {}
     offsets = [0] * partitions

@@ -300,6 +300,7 @@ def correlate(
         partitions=partitions,
         replication_factor=replication,
         rules_file=str(settings.rules_file) if settings.rules_file else None,
+        engine=settings.engine,
         snapshot_every=snapshot_every,
         snapshot_chunk_bytes=snapshot_chunk_bytes,
     )

@@ -17,7 +17,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from correlation import Engine, Rules, RulesInvalid, picture_json
+from correlation import Rules, RulesInvalid, picture_json
+from correlation.engines import (
+    DEFAULT_ENGINE,
+    ENGINE_KINDS,
+    EngineKind,
+    SituationEngine,
+    engine_type,
+)
 from ingest.report import Report, Status
 from ops.cli import app, fail
 from ops.inputs import Inputs, input_files, log_order, observed_until, read_inputs
@@ -43,9 +50,10 @@ def run_replay(
     at: datetime | None = None,
     rules: Rules | None = None,
     status: Status = "actual",
-) -> tuple[Engine, int]:
+    kind: EngineKind = DEFAULT_ENGINE,
+) -> tuple[SituationEngine, int]:
     """Run the engine over reports in log order; returns the engine and the count processed."""
-    engine = Engine(rules=rules, status=status)
+    engine = engine_type(kind)(rules, status=status)
     ordered = [r for r in log_order(reports) if r.status == status]
     processed = 0
     for report in observed_until(ordered, at):
@@ -64,6 +72,7 @@ def replay_path(
     at: datetime | None = None,
     rules: Rules | None = None,
     status: Status = "actual",
+    kind: EngineKind = DEFAULT_ENGINE,
     console: Console | None = None,
 ) -> ReplayResult:
     started = time.perf_counter()
@@ -80,7 +89,7 @@ def replay_path(
     ) as progress:
         task = progress.add_task("read", total=total)
         inputs = read_inputs(path, format=format, progress=lambda n: progress.advance(task, n))
-    engine, processed = run_replay(inputs.reports, at=at, rules=rules, status=status)
+    engine, processed = run_replay(inputs.reports, at=at, rules=rules, status=status, kind=kind)
     picture = engine.picture()
     return ReplayResult(
         picture=picture_json(picture),
@@ -112,10 +121,15 @@ def replay(
         str, typer.Option(help="Which picture to build: actual, exercise or test.")
     ] = "actual",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary line.")] = False,
+    engine: Annotated[
+        str, typer.Option(help="Engine: native (Rust) or python (the reference); same picture.")
+    ] = DEFAULT_ENGINE,
 ) -> None:
     """Run the correlation engine over an input and write the picture (contract 3 JSON)."""
     if status not in ("actual", "exercise", "test"):
         fail(f"--status must be actual, exercise or test, not {status!r}")
+    if engine not in ENGINE_KINDS:
+        fail(f"--engine must be {' or '.join(ENGINE_KINDS)}, not {engine!r}")
     try:
         when = parse_time(at) if at else None
         loaded = Rules.load(rules) if rules else None
@@ -125,6 +139,7 @@ def replay(
             at=when,
             rules=loaded,
             status=status,  # type: ignore[arg-type]
+            kind=engine,  # type: ignore[arg-type]
             console=Console(stderr=True),
         )
     except (OSError, ValueError, RulesInvalid) as error:

@@ -20,7 +20,8 @@ from typing import Annotated, Final
 import httpx
 import typer
 
-from correlation import Change, Engine, Picture, Rules, RulesInvalid
+from correlation import Change, Picture, Rules, RulesInvalid
+from correlation.engines import engine_type
 from ingest.report import Report, Status
 from ops.cli import app, fail
 from ops.inputs import log_order, observed_until, read_inputs
@@ -40,7 +41,7 @@ def replay_window(
 ) -> tuple[Picture, list[Change]]:
     """Run the engine over the reports observed up to ``at`` (as ``lagezentrum replay`` does)
     and keep every change: ``(picture of the fresh engine, changes)``."""
-    engine = Engine(rules=rules, status=status)
+    engine = engine_type()(rules, status=status)
     initial = engine.picture()
     changes: list[Change] = []
     ordered = [r for r in log_order(list(reports)) if r.status == status]
@@ -80,7 +81,7 @@ async def _from_data_dir(
         try:
             history = await PostgresHistoryStore.open(db)
             try:
-                return await history_window(history, Engine(rules=rules).picture(), start, at)
+                return await history_window(history, engine_type()(rules).picture(), start, at)
             finally:
                 await history.close()
         finally:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Final
 
 from fastapi import Depends, FastAPI, Query, Request, WebSocket
 
-from correlation.engine import Engine
+from correlation.engines import factories
 from correlation.rules import Rules
 from ingest.pollers.config import load_config
 from ingest.pollers.poller import serve_feeds
@@ -142,11 +142,12 @@ async def open_services(
         snapshot_changes=settings.snapshot_changes,
     )
     journal = Journal(journal_store)
+    new_engine, restore_engine = factories(settings.engine, rules)
     runtime = Runtime(
         report_log,
         history,
-        engine_factory=lambda: Engine(rules=rules),
-        restore=lambda data: Engine.restore(data, rules=rules),
+        engine_factory=new_engine,
+        restore=restore_engine,
         clock=clock,
         config=config,
         actions_after=journal.actions_after,

@@ -33,7 +33,7 @@ import msgspec
 
 from correlation.actions import AnyAction
 from correlation.changes import Change, encode_change
-from correlation.engine import Engine
+from correlation.engines import DEFAULT_ENGINE, SituationEngine, engine_type, factories
 from correlation.picture import Picture, picture_json
 from ingest.report import Report
 from ingest.store.port import ReportLog
@@ -101,7 +101,7 @@ class RuntimeConfig:
 
 
 def apply_log(
-    engine: Engine, reports: Sequence[Report], threads: dict[str, int] | None = None
+    engine: SituationEngine, reports: Sequence[Report], threads: dict[str, int] | None = None
 ) -> list[Change]:
     """Feed log entries to the engine exactly as the runtime does; return the changes.
 
@@ -126,10 +126,10 @@ def apply_log(
 
 
 async def replay_log(
-    log_: ReportLog, *, engine: Engine | None = None, after: int = 0, batch: int = 5_000
-) -> tuple[Engine, int]:
+    log_: ReportLog, *, engine: SituationEngine | None = None, after: int = 0, batch: int = 5_000
+) -> tuple[SituationEngine, int]:
     """A fresh engine (or ``engine``) run over the log after ``after``: the reference picture."""
-    engine = engine if engine is not None else Engine()
+    engine = engine if engine is not None else engine_type()()
     offset = after
     while True:
         reports = await log_.read(offset, batch)
@@ -147,8 +147,8 @@ class Runtime:
         report_log: ReportLog,
         history: HistoryStore,
         *,
-        engine_factory: Callable[[], Engine] = Engine,
-        restore: Callable[[bytes], Engine] = Engine.restore,
+        engine_factory: Callable[[], SituationEngine] | None = None,
+        restore: Callable[[bytes], SituationEngine] | None = None,
         clock: Clock = wall_clock,
         config: RuntimeConfig | None = None,
         actions_after: ActionsAfter | None = None,
@@ -161,11 +161,12 @@ class Runtime:
         self._pending: deque[PendingAction] = deque()
         self.actions_seq = 0
         self._history = history
-        self._engine_factory = engine_factory
-        self._restore = restore
+        default_factory, default_restore = factories(DEFAULT_ENGINE)
+        self._engine_factory = engine_factory or default_factory
+        self._restore = restore or default_restore
         self._clock = clock
         self._config = config or RuntimeConfig()
-        self._engine: Engine | None = None
+        self._engine: SituationEngine | None = None
         self._subscribers: list[Subscriber] = []
         self._task: asyncio.Task[None] | None = None
         config = self._config
@@ -188,7 +189,7 @@ class Runtime:
     # -- PictureSource ---------------------------------------------------------------------------
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> SituationEngine:
         if self._engine is None:
             raise RuntimeError("the runtime has not been started")
         return self._engine

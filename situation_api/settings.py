@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from correlation.engines import DEFAULT_ENGINE, EngineKind
+
 
 def default_data_dir() -> Path:
     # PostgreSQL never runs as root, so as root the embedded server runs as a system user that
@@ -52,6 +54,11 @@ class Settings(BaseSettings):
         "picture travel over Apache Kafka); none = the embedded mode",
     )
     rules_file: Path | None = Field(default=None, description="correlation rules (TOML)")
+    engine: EngineKind = Field(
+        default=DEFAULT_ENGINE,
+        description="correlation engine: native (Rust, the default) or python (the reference); "
+        "both give the same picture and snapshots",
+    )
     feeds_config: Path | None = Field(default=None, description="feed pollers (TOML)")
     snapshot_interval: Annotated[float, Field(gt=0)] = Field(
         default=60.0, description="seconds between engine snapshots (when there were changes)"

@@ -42,6 +42,7 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from correlation.changes import Change
+from correlation.engines import DEFAULT_ENGINE, EngineKind
 from correlation.rules import Rules
 from ops.kafka.topics import REPORTS_TOPIC, TopicSpec
 from ops.workers.partition import (
@@ -94,6 +95,7 @@ class WorkerConfig:
     replication_factor: int = 1
     app_id: str = APP_ID
     rules_file: str | None = None
+    engine: EngineKind = DEFAULT_ENGINE
     snapshot_every: int = 2_000
     snapshot_chunk_bytes: int = CHUNK_BYTES
     tick_seconds: float = 1.0
@@ -167,6 +169,7 @@ class Correlator:
                 journal,
                 actions=actions,
                 rules=self.rules,
+                kind=self.config.engine,
             )
             self.engines[partition] = engine
             current = manifest_of(data.get(manifest_key(partition)))

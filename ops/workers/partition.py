@@ -41,7 +41,7 @@ import msgspec
 
 from correlation.actions import decode_action_record
 from correlation.changes import Change, encode_change
-from correlation.engine import Engine
+from correlation.engines import DEFAULT_ENGINE, EngineKind, SituationEngine, engine_type
 from correlation.errors import CorrelationError
 from correlation.rules import Rules
 from ingest.bus.wire import decode_from_bus, partition_for
@@ -119,15 +119,16 @@ class PartitionEngine:
         self,
         partition: int,
         partitions: int,
-        engine: Engine | None = None,
+        engine: SituationEngine | None = None,
         *,
         offset: int = -1,
         rules: Rules | None = None,
+        kind: EngineKind = DEFAULT_ENGINE,
     ) -> None:
         self.partition = partition
         self.partitions = partitions
         self.rules = rules
-        self.engine = engine if engine is not None else Engine(rules=rules)
+        self.engine = engine if engine is not None else engine_type(kind)(rules)
         self.offset = offset
         self.journal: list[bytes] = []  # state-table keys journalled since the snapshot
         self.rejected: list[Rejected] = []
@@ -221,14 +222,15 @@ class PartitionEngine:
         *,
         actions: Iterable[tuple[int, bytes]] = (),
         rules: Rules | None = None,
+        kind: EngineKind = DEFAULT_ENGINE,
     ) -> PartitionEngine:
         """The engine as it was after the last journalled record (reports in ``journal``,
         operator actions in ``actions``, both by offset)."""
         if snapshot is None:
-            restored = cls(partition, partitions, rules=rules)
+            restored = cls(partition, partitions, rules=rules, kind=kind)
         else:
             state = _state_decoder.decode(snapshot)
-            engine = Engine.restore(state.engine, rules=rules)
+            engine = engine_type(kind).restore(state.engine, rules=rules)
             restored = cls(partition, partitions, engine, offset=state.offset, rules=rules)
         records = [(offset, False, value) for offset, value in journal]
         records += [(offset, True, value) for offset, value in actions]

@@ -57,6 +57,30 @@ def test_replay_is_byte_for_byte_deterministic(scenario_file: Path) -> None:
     assert first == second
 
 
+def test_both_engines_write_the_same_picture(scenario_file: Path, tmp_path: Path) -> None:
+    """The native engine (the default) and the Python reference, chosen with ``--engine``."""
+    pictures = []
+    for engine in ("native", "python"):
+        out = tmp_path / f"{engine}.json"
+        code, _, err = run(
+            "replay", "--input", str(scenario_file), "--output", str(out), "--engine", engine
+        )
+        assert code == 0, err
+        pictures.append(out.read_bytes())
+    assert pictures[0] == pictures[1]
+    assert json.loads(pictures[0])["incidents"]
+
+
+def test_an_unknown_engine_is_refused(scenario_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "picture.json"
+    code, _, err = run(
+        "replay", "--input", str(scenario_file), "--output", str(out), "--engine", "fortran"
+    )
+    assert code != 0
+    assert "--engine must be native or python, not 'fortran'" in err
+    assert not out.exists()
+
+
 def test_picture_time_defaults_to_the_latest_observation(scenario_file: Path) -> None:
     picture = json.loads(replay_path(scenario_file).picture)
     latest = max(

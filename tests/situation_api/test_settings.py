@@ -29,3 +29,16 @@ def test_precedence_and_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     config.write_text("heartbeat_seconds = 0\n")
     with pytest.raises(SettingsInvalid, match="heartbeat_seconds"):
         load_settings(config)
+
+
+def test_the_engine_is_native_unless_the_python_reference_is_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(None).engine == "native"
+    monkeypatch.setenv("LAGEZENTRUM_ENGINE", "python")
+    assert load_settings(None).engine == "python"
+    config = tmp_path / "lz.toml"
+    config.write_text('engine = "cobol"\n')
+    monkeypatch.delenv("LAGEZENTRUM_ENGINE")
+    with pytest.raises(SettingsInvalid, match="engine"):
+        load_settings(config)
