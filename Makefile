@@ -18,7 +18,8 @@ NATIVE := correlation/native/Cargo.toml correlation/native/Cargo.lock $(wildcard
 $(STAMP): pyproject.toml constraints.txt map_ui/web/package-lock.json $(NATIVE)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	# cargo from rustup may not be on PATH yet (a fresh shell after installing it)
+	PATH="$$HOME/.cargo/bin:$$PATH" $(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	# The display's browser libraries come from the npm registry, never from a CDN at run time.
 	cd map_ui/web && npm ci --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
