@@ -206,5 +206,8 @@ class NativeEngine:
         if state.status not in ("actual", "exercise", "test"):
             raise SnapshotInvalid(f"unknown status {state.status!r}")
         engine = cls(rules, districts, status=state.status)  # type: ignore[arg-type]
-        engine._core.load(state)
+        try:
+            engine._core.load(state)
+        except (TypeError, ValueError) as error:  # decodable, but names what these rules lack
+            raise SnapshotInvalid(str(error)) from None
         return engine

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
+import pytest
 
 from correlation.actions import (
     Acknowledge,
@@ -28,7 +29,7 @@ from correlation.actions import (
 )
 from correlation.changes import Change, encode_change
 from correlation.engine import Engine
-from correlation.errors import CorrelationError
+from correlation.errors import CorrelationError, SnapshotInvalid
 from correlation.native import NativeEngine
 from correlation.picture import picture_json
 from correlation.rules import Rules
@@ -170,3 +171,15 @@ def test_native_engine_matches_the_python_engine(rules: Rules, districts: Distri
     later = stream[-1].observed_at + timedelta(days=3)
     assert _outcome(native.advance, later) == _outcome(python.advance, later)
     _same_state(python, native)
+
+
+def test_a_snapshot_naming_an_unknown_district_is_invalid(
+    rules: Rules, districts: Districts
+) -> None:
+    engine = Engine(rules, districts)
+    engine.act(
+        DeclareLevel(at=datetime(2026, 11, 29, tzinfo=UTC), actor=WHO, district="07111", level=2)
+    )
+    data = engine.snapshot().replace(b"07111", b"99999")
+    with pytest.raises(SnapshotInvalid, match="99999"):
+        NativeEngine.restore(data, rules, districts)
