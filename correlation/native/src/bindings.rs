@@ -58,16 +58,18 @@ impl Core {
         }
         let rep = self.read(py, report)?;
         let helper = self.helper.bind(py).clone();
-        let geo = PyGeo { helper: &helper, report: Some(report) };
+        let geo = PyGeo::new(&helper, Some(report));
         self.engine.process(&rep, &geo, &geo, py);
+        self.raised(geo)?;
         self.changes(py)
     }
 
     fn advance(&mut self, py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<PyObject> {
         let now_us = self.to_us(py, now)?;
         let helper = self.helper.bind(py).clone();
-        let geo = PyGeo { helper: &helper, report: None };
+        let geo = PyGeo::new(&helper, None);
         self.engine.advance(now_us, &geo, py);
+        self.raised(geo)?;
         self.changes(py)
     }
 
@@ -145,16 +147,17 @@ impl Core {
         self.engine.ctx.out.clear();
         let at_us = self.to_us(py, at)?;
         let helper = self.helper.bind(py).clone();
-        let geo = PyGeo { helper: &helper, report: None };
+        let geo = PyGeo::new(&helper, None);
         self.engine.begin_action(at_us, &geo, py);
-        Ok(())
+        self.raised(geo)
     }
 
     /// District figures and timers after the action; the changes of the whole action.
     fn end_action(&mut self, py: Python<'_>) -> PyResult<PyObject> {
         let helper = self.helper.bind(py).clone();
-        let geo = PyGeo { helper: &helper, report: None };
+        let geo = PyGeo::new(&helper, None);
         self.engine.end_action(&geo, py);
+        self.raised(geo)?;
         self.changes(py)
     }
 
@@ -179,24 +182,27 @@ impl Core {
         self.engine.note(ident, at_us, actor, text)
     }
 
-    fn set_status(&mut self, py: Python<'_>, ident: &str, status: &str) {
+    fn set_status(&mut self, py: Python<'_>, ident: &str, status: &str) -> PyResult<()> {
         let at_us = self.engine.ctx.at_us;
         let helper = self.helper.bind(py).clone();
-        let geo = PyGeo { helper: &helper, report: None };
+        let geo = PyGeo::new(&helper, None);
         self.engine.set_status(ident, at_us, status, &geo);
+        self.raised(geo)
     }
 
-    fn merge(&mut self, py: Python<'_>, target: &str, other: &str) {
+    fn merge(&mut self, py: Python<'_>, target: &str, other: &str) -> PyResult<()> {
         let helper = self.helper.bind(py).clone();
-        let geo = PyGeo { helper: &helper, report: None };
+        let geo = PyGeo::new(&helper, None);
         self.engine.merge(target, other, &geo);
+        self.raised(geo)
     }
 
-    fn split(&mut self, py: Python<'_>, ident: &str, thread: &str) {
+    fn split(&mut self, py: Python<'_>, ident: &str, thread: &str) -> PyResult<()> {
         let at_us = self.engine.ctx.at_us;
         let helper = self.helper.bind(py).clone();
-        let geo = PyGeo { helper: &helper, report: None };
+        let geo = PyGeo::new(&helper, None);
         self.engine.split(ident, thread, at_us, &geo);
+        self.raised(geo)
     }
 
     #[pyo3(signature = (ags, level, reason))]
@@ -233,14 +239,21 @@ impl Core {
 }
 
 impl Core {
+    /// An exception of a shapely callback during the call: raised, and the call's changes
+    /// dropped (the Python engine loses them the same way).
+    fn raised(&mut self, geo: PyGeo<'_, '_>) -> PyResult<()> {
+        geo.finish().inspect_err(|_| self.engine.ctx.out.clear())
+    }
+
     fn operator(&mut self, py: Python<'_>, ident: &str, at: &Bound<'_, PyAny>, reopen: bool) -> PyResult<PyObject> {
         let at_us = self.to_us(py, at)?;
         let helper = self.helper.bind(py).clone();
-        let geo = PyGeo { helper: &helper, report: None };
+        let geo = PyGeo::new(&helper, None);
         if !self.engine.operator(ident, at_us, reopen, &geo, py) {
             let err = py.import_bound("correlation.errors")?.getattr("UnknownIncident")?.call1((ident,))?;
             return Err(PyErr::from_value_bound(err));
         }
+        self.raised(geo)?;
         self.changes(py)
     }
 }

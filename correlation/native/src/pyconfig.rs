@@ -118,43 +118,80 @@ pub fn build_config(py: Python<'_>, c: &Bound<'_, PyDict>) -> PyResult<Config> {
     })
 }
 
+/// The shapely callbacks of one engine call. The engine cannot unwind from the middle of a
+/// step, so an exception in a callback is kept, the callback answers "nothing there", and the
+/// call raises it when the engine returns (`finish`) — an ordinary exception as in the Python
+/// engine, not a Rust panic that `except Exception` would miss.
 pub struct PyGeo<'a, 'py> {
     pub helper: &'a Bound<'py, PyAny>,
     pub report: Option<&'a Bound<'py, PyAny>>,
+    pub error: std::cell::RefCell<Option<PyErr>>,
+}
+
+impl<'a, 'py> PyGeo<'a, 'py> {
+    pub fn new(helper: &'a Bound<'py, PyAny>, report: Option<&'a Bound<'py, PyAny>>) -> Self {
+        PyGeo { helper, report, error: std::cell::RefCell::new(None) }
+    }
+
+    fn call<T>(&self, result: impl FnOnce() -> PyResult<T>, default: T) -> T {
+        match result() {
+            Ok(v) => v,
+            Err(e) => {
+                self.error.borrow_mut().get_or_insert(e);
+                default
+            }
+        }
+    }
+
+    /// The first exception a callback raised, if any.
+    pub fn finish(self) -> PyResult<()> {
+        match self.error.into_inner() {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
+
+    fn report(&self) -> PyResult<&'a Bound<'py, PyAny>> {
+        self.report.ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no report at hand"))
+    }
 }
 
 impl Geo for PyGeo<'_, '_> {
     fn point_of(&self) -> Option<(f64, f64)> {
-        let r = self.helper.call_method1("point_of", (self.report.unwrap(),)).expect("point_of");
-        r.extract::<Option<(f64, f64)>>().expect("point_of result")
+        self.call(|| self.helper.call_method1("point_of", (self.report()?,))?.extract(), None)
     }
+
     fn warning_geo(&self) -> (Option<PyObject>, Vec<Str>, Option<PyObject>, Option<[f64; 4]>) {
-        let r = self.helper.call_method1("warning_geo", (self.report.unwrap(),)).expect("warning_geo");
-        let t = r.downcast::<PyTuple>().unwrap();
-        let geometry = t.get_item(0).unwrap();
-        let geometry = if geometry.is_none() { None } else { Some(geometry.unbind()) };
-        let districts: Vec<String> = t.get_item(1).unwrap().extract().unwrap();
-        let area = t.get_item(2).unwrap();
-        let area = if area.is_none() { None } else { Some(area.unbind()) };
-        let bounds: Option<(f64, f64, f64, f64)> = t.get_item(3).unwrap().extract().unwrap();
-        (geometry, districts.into_iter().map(Rc::from).collect(), area, bounds.map(|b| [b.0, b.1, b.2, b.3]))
+        let read = || -> PyResult<_> {
+            let r = self.helper.call_method1("warning_geo", (self.report()?,))?;
+            let t = r.downcast::<PyTuple>()?;
+            let geometry = t.get_item(0)?;
+            let geometry = if geometry.is_none() { None } else { Some(geometry.unbind()) };
+            let districts: Vec<String> = t.get_item(1)?.extract()?;
+            let area = t.get_item(2)?;
+            let area = if area.is_none() { None } else { Some(area.unbind()) };
+            let bounds: Option<(f64, f64, f64, f64)> = t.get_item(3)?.extract()?;
+            Ok((geometry, districts.into_iter().map(Rc::from).collect(), area, bounds.map(|b| [b.0, b.1, b.2, b.3])))
+        };
+        self.call(read, (None, vec![], None, None))
     }
+
     fn contains(&self, area: &PyObject, lon: f64, lat: f64) -> bool {
         GeoCall::contains(self, area, lon, lat)
     }
+
     fn intersecting(&self) -> Vec<Str> {
-        let r = self.helper.call_method1("intersecting", (self.report.unwrap(),)).expect("intersecting");
-        let v: Vec<String> = r.extract().unwrap();
-        v.into_iter().map(Rc::from).collect()
+        let read = || -> PyResult<Vec<Str>> {
+            let v: Vec<String> = self.helper.call_method1("intersecting", (self.report()?,))?.extract()?;
+            Ok(v.into_iter().map(Rc::from).collect())
+        };
+        self.call(read, vec![])
     }
 }
 
 impl GeoCall for PyGeo<'_, '_> {
     fn contains(&self, area: &PyObject, lon: f64, lat: f64) -> bool {
-        self.helper
-            .call_method1("contains", (area.bind(self.helper.py()), lon, lat))
-            .expect("contains")
-            .is_truthy()
-            .unwrap()
+        let py = self.helper.py();
+        self.call(|| self.helper.call_method1("contains", (area.bind(py), lon, lat))?.is_truthy(), false)
     }
 }
