@@ -118,6 +118,29 @@ def encode_change(change: Change) -> bytes:
     return _encoder.encode(change)
 
 
+class EncodedChange(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """A change in its wire form: ``payload`` is :func:`encode_change`'s bytes, and beside it
+    what the history and the stream index a change by. The live path needs nothing else: it
+    sends the payload to the displays and stores it, so an engine that writes these directly
+    (``process_encoded``) spares building the change and its view as Python objects.
+
+    ``array_like``: the history's blocks are msgpack arrays of these."""
+
+    seq: int
+    at: datetime
+    kind: str  # the change's class name, e.g. "IncidentOpened"
+    entity: str
+    entity_id: str
+    payload: bytes
+
+    @classmethod
+    def of(cls, change: Change, payload: bytes | None = None) -> EncodedChange:
+        """``change`` encoded (``payload``: its encoding, if at hand already)."""
+        if payload is None:
+            payload = _encoder.encode(change)
+        return cls(change.seq, change.at, type(change).__name__, change.entity, change.id, payload)
+
+
 def decode_change(data: bytes | str) -> AnyChange:
     """The change encoded by :func:`encode_change`; raises ``msgspec.ValidationError`` /
     ``msgspec.DecodeError`` on anything else."""
