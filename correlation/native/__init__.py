@@ -27,7 +27,7 @@ from correlation.actions import (
     Split,
 )
 from correlation.capacity import Entry
-from correlation.changes import Change
+from correlation.changes import Change, EncodedChange
 from correlation.clock import from_us, rfc3339
 from correlation.engine import (
     SNAPSHOT_FORMAT,
@@ -56,6 +56,10 @@ class NativeEngine:
     process: Callable[[Report], list[Change]]
     """Apply one report (in log order); the changes it caused, possibly none."""
 
+    process_encoded: Callable[[Report], list[EncodedChange]]
+    """:meth:`process`, the changes already encoded (``EncodedChange.of`` of each, payload
+    written in Rust without building the Change objects): what the live path sends."""
+
     def __init__(
         self,
         rules: Rules | None = None,
@@ -70,6 +74,7 @@ class NativeEngine:
             config(self.rules, self.districts, status), Helper(self.districts), _changes
         )
         self.process = self._core.process  # the hot path, without a Python frame around it
+        self.process_encoded = self._core.process_encoded
 
     # -- clock ----------------------------------------------------------------------------------
 
@@ -92,6 +97,10 @@ class NativeEngine:
 
     def advance(self, now: datetime) -> list[Change]:
         return self._core.advance(now)
+
+    def advance_encoded(self, now: datetime) -> list[EncodedChange]:
+        """:meth:`advance`, the changes already encoded (see :attr:`process_encoded`)."""
+        return self._core.advance_encoded(now)
 
     def resolve(self, incident_id: str, at: datetime) -> list[Change]:
         return self._core.resolve(incident_id, at)

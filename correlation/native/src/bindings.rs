@@ -21,6 +21,14 @@ pub struct Core {
     // interned Python strings for the views
     pub severities: Vec<PyObject>,
     pub families: FxHashMap<*const u8, PyObject>,
+    // process_encoded/advance_encoded: correlation.changes.EncodedChange, the class names and
+    // entities as interned strings (by Kind as usize), msgspec's encoder for the rare values
+    // written in Python, and the payload buffer
+    pub encoded_cls: PyObject,
+    pub kind_names: Vec<PyObject>,
+    pub entities: Vec<PyObject>,
+    pub encode: PyObject,
+    pub wire: Vec<u8>,
 }
 
 #[pymethods]
@@ -38,7 +46,15 @@ impl Core {
         for f in &cfg.families {
             families.insert(f.as_ptr(), PyString::intern_bound(py, f).into_any().unbind());
         }
+        let kind_names = KINDS.iter().map(|k| PyString::intern_bound(py, kind_name(*k)).into_any().unbind()).collect();
+        let entities = KINDS.iter().map(|k| PyString::intern_bound(py, k.entity()).into_any().unbind()).collect();
+        let encode = py.import_bound("msgspec.json")?.getattr("Encoder")?.call0()?.getattr("encode")?.unbind();
         Ok(Core {
+            encoded_cls: changes.getattr("EncodedChange")?.unbind(),
+            kind_names,
+            entities,
+            encode,
+            wire: Vec::with_capacity(4096),
             engine: Engine::new(cfg),
             helper,
             classes,
@@ -65,12 +81,28 @@ impl Core {
     }
 
     fn advance(&mut self, py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<PyObject> {
-        let now_us = self.to_us(py, now)?;
-        let helper = self.helper.bind(py).clone();
-        let geo = PyGeo::new(&helper, None);
-        self.engine.advance(now_us, &geo, py);
-        self.raised(geo)?;
+        self.advance_step(py, now)?;
         self.changes(py)
+    }
+
+    /// process, the changes as EncodedChange (payload written here, no Change objects).
+    fn process_encoded(&mut self, py: Python<'_>, report: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        let status = report.getattr(intern!(py, "status"))?;
+        if status.downcast::<PyString>()?.to_str()? != self.engine.cfg.status {
+            return Ok(PyList::empty_bound(py).into_any().unbind());
+        }
+        let rep = self.read(py, report)?;
+        let helper = self.helper.bind(py).clone();
+        let geo = PyGeo::new(&helper, Some(report));
+        self.engine.process(&rep, &geo, &geo, py);
+        self.raised(geo)?;
+        self.encoded(py)
+    }
+
+    /// advance, the changes as EncodedChange.
+    fn advance_encoded(&mut self, py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        self.advance_step(py, now)?;
+        self.encoded(py)
     }
 
     fn resolve(&mut self, py: Python<'_>, ident: &str, at: &Bound<'_, PyAny>) -> PyResult<PyObject> {
@@ -239,6 +271,14 @@ impl Core {
 }
 
 impl Core {
+    fn advance_step(&mut self, py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<()> {
+        let now_us = self.to_us(py, now)?;
+        let helper = self.helper.bind(py).clone();
+        let geo = PyGeo::new(&helper, None);
+        self.engine.advance(now_us, &geo, py);
+        self.raised(geo)
+    }
+
     /// An exception of a shapely callback during the call: raised, and the call's changes
     /// dropped (the Python engine loses them the same way).
     fn raised(&mut self, geo: PyGeo<'_, '_>) -> PyResult<()> {

@@ -21,6 +21,7 @@ mod report;
 mod snapshot;
 mod spatial;
 mod warnings;
+mod wire;
 
 /// Everything the modules share; one glob import keeps the module headers short.
 mod prelude {

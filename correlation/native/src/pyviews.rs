@@ -316,3 +316,82 @@ impl Core {
         Ok(list.into_any().unbind())
     }
 }
+
+/// msgspec's encoder for what the wire writer leaves to Python; the first error is kept.
+struct PyFallback<'py> {
+    encode: Bound<'py, PyAny>,
+    error: std::cell::RefCell<Option<PyErr>>,
+}
+
+impl PyFallback<'_> {
+    fn encode(&self, value: impl ToPyObject) -> Vec<u8> {
+        let py = self.encode.py();
+        match self.encode.call1((value.to_object(py),)).and_then(|b| b.extract::<Vec<u8>>()) {
+            Ok(b) => b,
+            Err(e) => {
+                self.error.borrow_mut().get_or_insert(e);
+                vec![]
+            }
+        }
+    }
+}
+
+impl crate::wire::Fallback for PyFallback<'_> {
+    fn float(&self, x: f64) -> Vec<u8> {
+        self.encode(x)
+    }
+    fn geometry(&self, g: &PyObject) -> Vec<u8> {
+        self.encode(g)
+    }
+}
+
+impl Core {
+    /// The changes of the step as EncodedChange(seq, at, kind, entity, entity_id, payload),
+    /// the payload written by crate::wire.
+    pub fn encoded(&mut self, py: Python<'_>) -> PyResult<PyObject> {
+        let out = std::mem::take(&mut self.engine.ctx.out);
+        let fallback = PyFallback { encode: self.encode.bind(py).clone(), error: Default::default() };
+        let mut w = crate::wire::Writer {
+            buf: std::mem::take(&mut self.wire),
+            fallback: &fallback,
+            districts: &self.engine.cfg.districts,
+        };
+        let cls = self.encoded_cls.bind(py);
+        let list = PyList::empty_bound(py);
+        let mut at_cache: Option<(i64, Bound<'_, PyDateTime>)> = None;
+        let mut result = Ok(());
+        for c in &out {
+            let at = match &at_cache {
+                Some((us, dt)) if *us == c.at_us => dt.clone(),
+                _ => {
+                    let dt = self.datetime(py, c.at_us)?;
+                    at_cache = Some((c.at_us, dt.clone()));
+                    dt
+                }
+            };
+            w.change(c);
+            if let Some(e) = fallback.error.borrow_mut().take() {
+                result = Err(e);
+                break;
+            }
+            let args = (
+                c.seq,
+                at,
+                self.kind_names[c.kind as usize].bind(py),
+                self.entities[c.kind as usize].bind(py),
+                pystr(py, &c.id),
+                pyo3::types::PyBytes::new_bound(py, &w.buf),
+            );
+            match cls.call1(args).and_then(|e| list.append(e)) {
+                Ok(()) => {}
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.wire = w.buf;
+        result?;
+        Ok(list.into_any().unbind())
+    }
+}

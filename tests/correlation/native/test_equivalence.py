@@ -52,11 +52,11 @@ PLUS2 = timezone(timedelta(hours=2))
 WHO = "Anna Schmidt (operator)"
 
 
-def _stream(rng: random.Random) -> list[Report]:
+def _stream(rng: random.Random, reports: int = REPORTS) -> list[Report]:
     out: list[Report] = []
     message_ids: list[str] = []
     replace = msgspec.structs.replace
-    for r in generate_reports(REPORTS, seed=11).reports:
+    for r in generate_reports(reports, seed=11).reports:
         p = rng.random()
         if r.msg_type != "cancel" and type(r.geometry) is Point:
             lon, lat = r.geometry.coordinates[0], r.geometry.coordinates[1]
