@@ -14,6 +14,9 @@ pub struct LinkView {
     pub distance_m: f64,
     pub time_gap_s: i64,
     pub reason: Str,
+    /// its JSON (crate::wire), written once per link version: a link view is shared by every
+    /// change of its incident until the link changes
+    pub json: std::cell::OnceCell<Box<[u8]>>,
 }
 
 pub struct IncidentView {

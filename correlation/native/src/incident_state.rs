@@ -62,6 +62,7 @@ impl Link {
             distance_m: self.distance_m,
             time_gap_s: self.time_gap_s,
             reason: self.reason.clone(),
+            json: Default::default(),
         });
         self.view = Some(v.clone());
         v

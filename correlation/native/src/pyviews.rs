@@ -374,15 +374,25 @@ impl Core {
                 result = Err(e);
                 break;
             }
-            let args = (
-                c.seq,
-                at,
-                self.kind_names[c.kind as usize].bind(py),
-                self.entities[c.kind as usize].bind(py),
-                pystr(py, &c.id),
-                pyo3::types::PyBytes::new_bound(py, &w.buf),
-            );
-            match cls.call1(args).and_then(|e| list.append(e)) {
+            let seq = c.seq.into_py(py);
+            let id = pystr(py, &c.id);
+            let payload = pyo3::types::PyBytes::new_bound(py, &w.buf);
+            let args = [
+                seq.as_ptr(),
+                at.as_ptr(),
+                self.kind_names[c.kind as usize].as_ptr(),
+                self.entities[c.kind as usize].as_ptr(),
+                id.as_ptr(),
+                payload.as_ptr(),
+            ];
+            // EncodedChange(seq, at, kind, entity, entity_id, payload), by vectorcall (no tuple)
+            // SAFETY: the six arguments are live for the call (held above); the result is a new
+            // reference or NULL with the error set.
+            let made = unsafe {
+                let ret = pyo3::ffi::PyObject_Vectorcall(cls.as_ptr(), args.as_ptr(), args.len(), std::ptr::null_mut());
+                Bound::from_owned_ptr_or_err(py, ret)
+            };
+            match made.and_then(|e| list.append(e)) {
                 Ok(()) => {}
                 Err(e) => {
                     result = Err(e);

@@ -165,6 +165,11 @@ impl Writer<'_> {
     }
 
     fn link(&mut self, l: &LinkView) {
+        if let Some(b) = l.json.get() {
+            self.buf.extend_from_slice(b);
+            return;
+        }
+        let start = self.buf.len();
         self.raw("{\"thread\":");
         self.str(&l.thread);
         self.raw(",\"source\":");
@@ -184,6 +189,7 @@ impl Writer<'_> {
         self.raw(",\"reason\":");
         self.str(&l.reason);
         self.buf.push(b'}');
+        let _ = l.json.set(self.buf[start..].into());
     }
 
     fn incident(&mut self, i: &IncidentView) {
