@@ -51,7 +51,7 @@ from correlation.actions import (
     Split,
 )
 from correlation.capacity import Capacity, Entry
-from correlation.changes import Change
+from correlation.changes import Change, EncodedChange
 from correlation.clock import EPOCH, US, from_us, rfc3339, to_us
 from correlation.context import Context
 from correlation.errors import (
@@ -183,6 +183,14 @@ class Engine:
         # at most once per call, stamped with the report's time.
         self._board.flush()
         return out
+
+    def process_encoded(self, report: Report) -> list[EncodedChange]:
+        """:meth:`process` with the changes in their wire form (what the live path sends)."""
+        return [EncodedChange.of(change) for change in self.process(report)]
+
+    def advance_encoded(self, now: datetime) -> list[EncodedChange]:
+        """:meth:`advance` with the changes in their wire form."""
+        return [EncodedChange.of(change) for change in self.advance(now)]
 
     def advance(self, now: datetime) -> list[Change]:
         """Move the clock to ``now`` (if later) and fire every timer the watermark passed."""

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Final, Literal, Protocol, TypeAlias, get_args
 
 from correlation.actions import AnyAction
-from correlation.changes import Change
+from correlation.changes import Change, EncodedChange
 from correlation.picture import Picture
 from correlation.rules import Rules
 from ingest.districts import Districts
@@ -45,6 +45,10 @@ class SituationEngine(Protocol):
     def process(self, report: Report) -> list[Change]: ...
 
     def advance(self, now: datetime) -> list[Change]: ...
+
+    def process_encoded(self, report: Report) -> list[EncodedChange]: ...
+
+    def advance_encoded(self, now: datetime) -> list[EncodedChange]: ...
 
     def resolve(self, incident_id: str, at: datetime) -> list[Change]: ...
 

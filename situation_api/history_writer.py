@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from correlation.changes import Change
 from situation_api import blocks, forked, metrics
 from situation_api.history import HistoryStore, StoredChange
 
@@ -114,11 +113,12 @@ class HistoryWriter:
         except Exception:
             log.exception("could not persist the last changes; the log still has them")
 
-    def add(self, changes: Sequence[Change], encoded: Sequence[tuple[int, bytes]]) -> None:
-        """Queue emitted changes (with their encoded payloads) for writing."""
-        for change, (seq, payload) in zip(changes, encoded, strict=True):
-            if seq > self._recovered_head:  # the history already has what recovery re-derives
-                self._unpersisted.append(StoredChange.of(change, payload))
+    def add(self, changes: Sequence[StoredChange]) -> None:
+        """Queue emitted changes for writing."""
+        head = self._recovered_head
+        for change in changes:
+            if change.seq > head:  # the history already has what recovery re-derives
+                self._unpersisted.append(change)
         self._wake.set()
 
     def unwritten(self) -> list[StoredChange]:

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +32,7 @@ from typing import Any, Final
 import msgspec
 
 from correlation.actions import AnyAction
-from correlation.changes import Change, encode_change
+from correlation.changes import Change, EncodedChange
 from correlation.engines import DEFAULT_ENGINE, SituationEngine, engine_type, factories
 from correlation.picture import Picture, picture_json
 from ingest.report import Report
@@ -102,19 +102,19 @@ class RuntimeConfig:
 
 def apply_log(
     engine: SituationEngine, reports: Sequence[Report], threads: dict[str, int] | None = None
-) -> list[Change]:
+) -> list[EncodedChange]:
     """Feed log entries to the engine exactly as the runtime does; return the changes.
 
     Every entry first advances the clock to its receipt time (see the module docstring); the
     engine itself ignores reports of another status than its own. ``threads`` collects the
     offset of each thread's latest version.
     """
-    changes: list[Change] = []
+    changes: list[EncodedChange] = []
     for report in reports:
         if report.received_at is not None:
-            changes.extend(engine.advance(report.received_at))
+            changes.extend(engine.advance_encoded(report.received_at))
         try:
-            changes.extend(engine.process(report))
+            changes.extend(engine.process_encoded(report))
         except Exception:
             # A report the engine cannot digest must not stop the picture for everyone; the
             # same failure recurs on replay, so skipping it keeps replays identical.
@@ -299,7 +299,7 @@ class Runtime:
             self.engine.check(action)
             self.actions_seq = await record(self.offset)
             changes = self._apply_action(action)
-            self._emit(changes)
+            self._emit([EncodedChange.of(change) for change in changes])
             self._notify()
             return changes
 
@@ -312,12 +312,12 @@ class Runtime:
             log.exception("engine failed on operator action %s", type(action).__name__)
             return []
 
-    def _due_actions(self, offset: int) -> list[Change]:
+    def _due_actions(self, offset: int) -> list[EncodedChange]:
         """Apply the pending journaled actions recorded at or before log ``offset``."""
-        changes: list[Change] = []
+        changes: list[EncodedChange] = []
         while self._pending and self._pending[0].offset <= offset:
             pending = self._pending.popleft()
-            changes.extend(self._apply_action(pending.action))
+            changes.extend(EncodedChange.of(c) for c in self._apply_action(pending.action))
             self.actions_seq = pending.seq
         return changes
 
@@ -372,9 +372,9 @@ class Runtime:
         self._set_offset_metrics()
         self._notify()
 
-    def _interleave(self, reports: Sequence[Report]) -> list[Change]:
+    def _interleave(self, reports: Sequence[Report]) -> list[EncodedChange]:
         """Reports with the pending actions recorded between them (on recovery only)."""
-        changes: list[Change] = []
+        changes: list[EncodedChange] = []
         start = 0
         for index, report in enumerate(reports):
             offset = report.offset
@@ -389,22 +389,22 @@ class Runtime:
         return changes
 
     def _handle_tick(self) -> None:
-        self._emit(self.engine.advance(self._clock()))
+        self._emit(self.engine.advance_encoded(self._clock()))
 
-    def _emit(self, changes: Sequence[Change]) -> None:
+    def _emit(self, changes: Sequence[EncodedChange]) -> None:
         if not changes:
             return
-        encoded = [(change.seq, encode_change(change)) for change in changes]
+        encoded = [(change.seq, change.payload) for change in changes]
         for subscriber in self._subscribers:
             try:
                 subscriber(encoded)
             except Exception:
                 metrics.RUNTIME_ERRORS.labels("publish").inc()
                 log.exception("stream subscriber failed")
-        for change in changes:
-            metrics.CHANGES.labels(change.entity).inc()
+        for entity, count in Counter(change.entity for change in changes).items():
+            metrics.CHANGES.labels(entity).inc(count)
         metrics.ENGINE_SEQ.set(self.engine.seq)
-        self._writer.add(changes, encoded)
+        self._writer.add(changes)
 
     def _capture(self) -> Capture:
         """The state now, for a snapshot (consistent: no await)."""

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from correlation.changes import IncidentOpened, encode_change
+from correlation.changes import EncodedChange, IncidentOpened
 from situation_api import forked
 from situation_api.blocks import COMPRESSED, unpack
 from situation_api.history import MemoryHistoryStore
@@ -37,7 +37,7 @@ def add(history_writer: HistoryWriter, *seqs: int) -> None:
         IncidentOpened(seq=seq, at=T0, entity="incident", id=f"inc-{seq}", view=None, thread="t")
         for seq in seqs
     ]
-    history_writer.add(changes, [(c.seq, encode_change(c)) for c in changes])
+    history_writer.add([EncodedChange.of(c) for c in changes])
 
 
 def capture(seq: int, offset: int = 0) -> Capture:
