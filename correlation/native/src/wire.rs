@@ -39,6 +39,17 @@ const NEEDS_ESCAPE: [bool; 256] = {
     t
 };
 
+/// Whether any of the 8 bytes of `word` is a control character, `"` or `\\` (exact: the
+/// "has a zero byte"/"has a byte less than n" tests are exact as yes/no answers).
+#[inline]
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    control | zero(word ^ (ONES * b'"' as u64)) | zero(word ^ (ONES * b'\\' as u64)) != 0
+}
+
 impl Writer<'_> {
     #[inline]
     fn raw(&mut self, s: &str) {
@@ -48,8 +59,17 @@ impl Writer<'_> {
     fn str(&mut self, s: &str) {
         self.buf.push(b'"');
         let bytes = s.as_bytes();
+        // the common case, nothing to escape: 8 bytes at a time
+        let mut clean = 0;
+        while clean + 8 <= bytes.len() {
+            let word = u64::from_le_bytes(bytes[clean..clean + 8].try_into().unwrap());
+            if needs_escape(word) {
+                break;
+            }
+            clean += 8;
+        }
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
+        for (i, &b) in bytes.iter().enumerate().skip(clean) {
             if !NEEDS_ESCAPE[b as usize] {
                 continue;
             }

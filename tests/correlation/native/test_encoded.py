@@ -55,6 +55,14 @@ def test_strings_are_escaped_as_msgspec_escapes_them(rules: Rules, districts: Di
     text = 'a "quoted" \\ back\nslash\r\t\x08\x0c\x01\x1f\x7f \u2028 Überflutung ✓ 🚒'
     reports = [
         report("fire", "f1", headline=text, description=text, agency=text),
+        # escapes past the first 8 bytes (the writer skips clean 8-byte words)
+        report(
+            "police",
+            "p1",
+            "accident.road",
+            headline='Lagemeldung Nummer 12: "Zufahrt" gesperrt\x1f',
+            agency="Polizeipräsidium Koblenz-Mitte\\Nord",
+        ),
         report("fire", "f2", minutes=1, point=(KOBLENZ[0] + 1e-9, KOBLENZ[1])),
         report("weather", "w1", "weather.storm", minutes=2, headline=text, area_codes=["07111000"]),
     ]
