@@ -50,6 +50,27 @@ fn needs_escape(word: u64) -> bool {
     control | zero(word ^ (ONES * b'"' as u64)) | zero(word ^ (ONES * b'\\' as u64)) != 0
 }
 
+/// Whether any byte of `bytes` needs an escape, 8 bytes at a time (the last word overlaps the
+/// one before; a short string is padded with a letter).
+#[inline]
+fn has_escape(bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    if n < 8 {
+        let mut w = [b'a'; 8];
+        w[..n].copy_from_slice(bytes);
+        return needs_escape(u64::from_le_bytes(w));
+    }
+    let mut i = 0;
+    while i + 8 <= n {
+        if needs_escape(word(i)) {
+            return true;
+        }
+        i += 8;
+    }
+    i < n && needs_escape(word(n - 8))
+}
+
 impl Writer<'_> {
     #[inline]
     fn raw(&mut self, s: &str) {
@@ -57,19 +78,17 @@ impl Writer<'_> {
     }
 
     fn str(&mut self, s: &str) {
-        self.buf.push(b'"');
         let bytes = s.as_bytes();
-        // the common case, nothing to escape: 8 bytes at a time
-        let mut clean = 0;
-        while clean + 8 <= bytes.len() {
-            let word = u64::from_le_bytes(bytes[clean..clean + 8].try_into().unwrap());
-            if needs_escape(word) {
-                break;
-            }
-            clean += 8;
+        if !has_escape(bytes) {
+            self.buf.reserve(bytes.len() + 2);
+            self.buf.push(b'"');
+            self.buf.extend_from_slice(bytes);
+            self.buf.push(b'"');
+            return;
         }
+        self.buf.push(b'"');
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate().skip(clean) {
+        for (i, &b) in bytes.iter().enumerate() {
             if !NEEDS_ESCAPE[b as usize] {
                 continue;
             }

@@ -63,6 +63,8 @@ def test_strings_are_escaped_as_msgspec_escapes_them(rules: Rules, districts: Di
             headline='Lagemeldung Nummer 12: "Zufahrt" gesperrt\x1f',
             agency="Polizeipräsidium Koblenz-Mitte\\Nord",
         ),
+        # an escape only in the last, overlapping word; a short string
+        report("fire", "f3", minutes=3, headline='x"y', agency="Wache 12\\"),
         report("fire", "f2", minutes=1, point=(KOBLENZ[0] + 1e-9, KOBLENZ[1])),
         report("weather", "w1", "weather.storm", minutes=2, headline=text, area_codes=["07111000"]),
     ]
