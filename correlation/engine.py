@@ -38,8 +38,6 @@ from datetime import UTC, datetime
 from heapq import heappop
 from typing import Final
 
-import msgspec
-
 from correlation import overrides
 from correlation.actions import (
     Acknowledge,
@@ -50,58 +48,31 @@ from correlation.actions import (
     SetStatus,
     Split,
 )
-from correlation.capacity import Capacity, Entry
+from correlation.capacity import Capacity
 from correlation.changes import Change, EncodedChange
 from correlation.clock import EPOCH, US, from_us, rfc3339, to_us
 from correlation.context import Context
 from correlation.errors import (
     ActionInvalid,
     CorrelationError,
-    SnapshotInvalid,
     UnknownIncident,
 )
 from correlation.escalation import Board
-from correlation.incident_state import Incident, Obs
+from correlation.incident_state import Obs
 from correlation.incidents import Incidents
 from correlation.picture import Picture, picture_json
 from correlation.rules import Rules
-from correlation.warnings import Warnings, WarningState
+from correlation.state import FORMAT, EngineState, ThreadState, decode_state, encode_state
+from correlation.warnings import Warnings
 from ingest.districts import Districts, rlp_districts
 from ingest.geometry import representative_point
 from ingest.report import SEVERITY_RANK, Point, Report, Status
 
 __all__ = ["Engine", "Picture", "picture_json"]
 
-SNAPSHOT_FORMAT: Final = 1
 INCIDENT: Final = "incident"
 WARNING: Final = "warning"
 CAPACITY: Final = "capacity"
-
-
-class _Thread(msgspec.Struct, array_like=True, gc=False):
-    layer: str
-    t_us: int  # observed_at of the current version
-    own: str  # "source:source_id" of the report that made the current version
-
-
-class _Snapshot(msgspec.Struct, kw_only=True):
-    format: int
-    status: str
-    rules: str
-    seq: int
-    clock_us: int | None
-    seqs: dict[str, int]
-    canon: dict[str, str]
-    alias: dict[str, str]
-    threads: dict[str, _Thread]
-    incidents: list[Incident]
-    warnings: list[WarningState]
-    capacity: list[Entry]
-    declared: dict[str, tuple[int, str]] = {}
-
-
-_snapshot_encoder: Final = msgspec.msgpack.Encoder()
-_snapshot_decoder: Final = msgspec.msgpack.Decoder(_Snapshot)
 
 
 class Engine:
@@ -123,7 +94,7 @@ class Engine:
         self._seqs: dict[str, int] = {}
         self._canon: dict[str, str] = {}  # source_id thread -> the thread it chained onto
         self._alias: dict[str, str] = {}  # message_id -> thread
-        self._threads: dict[str, _Thread] = {}
+        self._threads: dict[str, ThreadState] = {}
 
     # -- clock ----------------------------------------------------------------------------------
 
@@ -338,13 +309,13 @@ class Engine:
         return INCIDENT
 
     def _apply(
-        self, thread: str, own: str, report: Report, t_us: int, known: _Thread | None
+        self, thread: str, own: str, report: Report, t_us: int, known: ThreadState | None
     ) -> None:
         family = report.category.partition(".")[0]
         cancel = report.msg_type == "cancel"
         layer = known.layer if cancel and known is not None else self._route(report, family)
         if known is None:
-            self._threads[thread] = _Thread(layer, t_us, own)
+            self._threads[thread] = ThreadState(layer, t_us, own)
         else:
             if known.layer != layer:
                 self._leave(known.layer, thread)
@@ -434,9 +405,9 @@ class Engine:
     def snapshot(self) -> bytes:
         """The full state as msgpack; equal histories give equal bytes."""
         ctx = self._ctx
-        return _snapshot_encoder.encode(
-            _Snapshot(
-                format=SNAPSHOT_FORMAT,
+        return encode_state(
+            EngineState(
+                format=FORMAT,
                 status=self.status,
                 rules=self.rules.digest,
                 seq=ctx.seq,
@@ -458,14 +429,7 @@ class Engine:
     ) -> Engine:
         """An engine that continues exactly like the one that made the snapshot (given the
         same rules and districts; other rules apply from now on)."""
-        try:
-            state = _snapshot_decoder.decode(data)
-        except msgspec.MsgspecError as error:
-            raise SnapshotInvalid(str(error)) from None
-        if state.format != SNAPSHOT_FORMAT:
-            raise SnapshotInvalid(f"format {state.format} is not {SNAPSHOT_FORMAT}")
-        if state.status not in ("actual", "exercise", "test"):
-            raise SnapshotInvalid(f"unknown status {state.status!r}")
+        state = decode_state(data)
         engine = cls(rules, districts, status=state.status)  # type: ignore[arg-type]
         ctx = engine._ctx
         ctx.seq = state.seq

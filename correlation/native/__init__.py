@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-import msgspec
-
 from correlation import changes as _changes
 from correlation import overrides
 from correlation.actions import (
@@ -29,13 +27,6 @@ from correlation.actions import (
 from correlation.capacity import Entry
 from correlation.changes import Change, EncodedChange
 from correlation.clock import from_us, rfc3339
-from correlation.engine import (
-    SNAPSHOT_FORMAT,
-    _Snapshot,
-    _snapshot_decoder,
-    _snapshot_encoder,
-    _Thread,
-)
 from correlation.errors import ActionInvalid, CorrelationError, SnapshotInvalid, UnknownIncident
 from correlation.incident_state import Incident, Link
 from correlation.native._core import Core
@@ -43,6 +34,7 @@ from correlation.native.config import config
 from correlation.native.geometry import Helper
 from correlation.picture import Picture
 from correlation.rules import Rules
+from correlation.state import FORMAT, EngineState, ThreadState, decode_state, encode_state
 from correlation.warnings import WarningState
 from ingest.districts import Districts, rlp_districts
 from ingest.report import Report, Status
@@ -180,11 +172,11 @@ class NativeEngine:
         """The full state as msgpack, the very bytes the Python engine writes."""
         core = self._core
         seqs, canon, alias, threads, incidents, warnings, capacity, declared = core.export(
-            Incident, Link, WarningState, Entry, _Thread
+            Incident, Link, WarningState, Entry, ThreadState
         )
-        return _snapshot_encoder.encode(
-            _Snapshot(
-                format=SNAPSHOT_FORMAT,
+        return encode_state(
+            EngineState(
+                format=FORMAT,
                 status=self.status,
                 rules=self.rules.digest,
                 seq=core.seq(),
@@ -206,14 +198,7 @@ class NativeEngine:
     ) -> NativeEngine:
         """An engine that continues exactly like the one (of either kind) that made the
         snapshot."""
-        try:
-            state = _snapshot_decoder.decode(data)
-        except msgspec.MsgspecError as error:
-            raise SnapshotInvalid(str(error)) from None
-        if state.format != SNAPSHOT_FORMAT:
-            raise SnapshotInvalid(f"format {state.format} is not {SNAPSHOT_FORMAT}")
-        if state.status not in ("actual", "exercise", "test"):
-            raise SnapshotInvalid(f"unknown status {state.status!r}")
+        state = decode_state(data)
         engine = cls(rules, districts, status=state.status)  # type: ignore[arg-type]
         try:
             engine._core.load(state)

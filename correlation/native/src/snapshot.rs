@@ -1,5 +1,5 @@
 //! Snapshots: the native state as the Python engine's msgspec state structs (Incident, Link,
-//! WarningState, Entry, _Thread), and back. The Python side encodes and decodes them with the
+//! WarningState, Entry, ThreadState), and back. The Python side encodes and decodes them with the
 //! Python engine's own codec, so a snapshot restores in either engine, byte for byte; restoring
 //! rebuilds indexes, timers and board exactly as Engine.restore does.
 
@@ -203,7 +203,7 @@ impl Engine {
         c.incident.call((), Some(&kw))
     }
 
-    /// Engine.restore on a fresh engine: `state` is the decoded _Snapshot; `area` turns a
+    /// Engine.restore on a fresh engine: `state` is the decoded EngineState (correlation/state.py); `area` turns a
     /// warning geometry into its prepared shapely area and bounds.
     pub fn load(&mut self, state: &Bound<'_, PyAny>, area: &Bound<'_, PyAny>) -> PyResult<()> {
         let cfg = self.cfg.clone();
