@@ -9,7 +9,7 @@ use crate::pyconfig::*;
 use crate::pyviews::*;
 use crate::snapshot::Classes;
 
-#[pyclass(unsendable)]
+#[pyclass]
 pub struct Core {
     pub engine: Engine,
     pub helper: PyObject,
@@ -20,7 +20,7 @@ pub struct Core {
     pub rfc3339: PyObject,
     // interned Python strings for the views
     pub severities: Vec<PyObject>,
-    pub families: FxHashMap<*const u8, PyObject>,
+    pub families: FxHashMap<usize, PyObject>, // by the address of the configured family name
     // process_encoded/advance_encoded: correlation.changes.EncodedChange, the class names and
     // entities as interned strings (by Kind as usize), msgspec's encoder for the rare values
     // written in Python, and the payload buffer
@@ -44,7 +44,7 @@ impl Core {
         let severities = SEVERITIES.iter().map(|x| PyString::intern_bound(py, x).into_any().unbind()).collect();
         let mut families = FxHashMap::default();
         for f in &cfg.families {
-            families.insert(f.as_ptr(), PyString::intern_bound(py, f).into_any().unbind());
+            families.insert(f.as_ptr() as usize, PyString::intern_bound(py, f).into_any().unbind());
         }
         let kind_names = KINDS.iter().map(|k| PyString::intern_bound(py, kind_name(*k)).into_any().unbind()).collect();
         let entities = KINDS.iter().map(|k| PyString::intern_bound(py, k.entity()).into_any().unbind()).collect();

@@ -16,7 +16,7 @@ pub struct LinkView {
     pub reason: Str,
     /// its JSON (crate::wire), written once per link version: a link view is shared by every
     /// change of its incident until the link changes
-    pub json: std::cell::OnceCell<Box<[u8]>>,
+    pub json: std::sync::OnceLock<Box<[u8]>>,
 }
 
 pub struct IncidentView {
@@ -33,11 +33,11 @@ pub struct IncidentView {
     pub agencies: Vec<Str>,
     pub families: Vec<Str>,
     pub metrics: Metrics,
-    pub warnings: Rc<Vec<Str>>,
+    pub warnings: Arc<Vec<Str>>,
     pub threads: Vec<Str>,
-    pub links: Vec<Rc<LinkView>>,
+    pub links: Vec<Arc<LinkView>>,
     pub acknowledged: Option<(Str, Str)>,
-    pub notes: Rc<Vec<(Str, Str, Str)>>,
+    pub notes: Arc<Vec<(Str, Str, Str)>>,
 }
 
 #[derive(Clone, PartialEq)]
@@ -46,10 +46,10 @@ pub struct DistrictView {
     pub reason: String,
     pub declared: Option<i64>,
     pub counts: [i64; 5],
-    pub warnings: Rc<Vec<Str>>,
+    pub warnings: Arc<Vec<Str>>,
     pub icu: Option<i64>,
     pub beds: Option<i64>,
-    pub metrics: Rc<Vec<(Str, i64)>>,
+    pub metrics: Arc<Vec<(Str, i64)>>,
 }
 
 pub struct WarningView {
@@ -66,7 +66,7 @@ pub struct WarningView {
     pub expires: String,
     pub issued: Str,
     pub updated: Str,
-    pub districts: Rc<Vec<Str>>,
+    pub districts: Arc<Vec<Str>>,
     pub thread: Str,
     pub geometry: Option<pyo3::PyObject>,
 }
@@ -82,7 +82,7 @@ pub struct CapacityView {
 pub enum View {
     None,
     Incident(Box<IncidentView>),
-    District(usize, Rc<DistrictView>),
+    District(usize, Arc<DistrictView>),
     Warning(Box<WarningView>),
     Capacity(Box<CapacityView>),
 }

@@ -2,15 +2,15 @@
 
 use crate::prelude::*;
 
-pub type Str = Rc<str>;
-pub type Metrics = Rc<Vec<(Str, i64)>>; // a dict in insertion order
+pub type Str = Arc<str>;
+pub type Metrics = Arc<Vec<(Str, i64)>>; // a dict in insertion order
 
 thread_local! {
-    pub static EMPTY_METRICS: Metrics = Rc::new(vec![]);
-    pub static EMPTY_LIST: Rc<Vec<Str>> = Rc::new(vec![]);
+    pub static EMPTY_METRICS: Metrics = Arc::new(vec![]);
+    pub static EMPTY_LIST: Arc<Vec<Str>> = Arc::new(vec![]);
 }
 
-pub fn empty_list() -> Rc<Vec<Str>> {
+pub fn empty_list() -> Arc<Vec<Str>> {
     EMPTY_LIST.with(|e| e.clone())
 }
 

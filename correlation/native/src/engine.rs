@@ -18,7 +18,7 @@ pub struct ThreadInfo {
 }
 
 pub struct Engine {
-    pub cfg: Rc<Config>,
+    pub cfg: Arc<Config>,
     pub ctx: Ctx,
     pub board: Board,
     // incidents
@@ -40,7 +40,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(cfg: Config) -> Self {
-        let cfg = Rc::new(cfg);
+        let cfg = Arc::new(cfg);
         let grids = cfg.cell_m.iter().map(|&c| Grid::new(c, cfg.m_per_deg, cfg.x_scale)).collect();
         let board = Board::new(&cfg);
         let states = cfg.districts.iter().map(|d| d.0[..2].to_string()).collect();

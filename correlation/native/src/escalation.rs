@@ -18,9 +18,9 @@ pub struct District {
     pub icu: Option<i64>,
     pub beds: Option<i64>,
     pub level: i64,
-    pub view: Rc<DistrictView>,
-    pub shown_metrics: Option<Rc<Vec<(Str, i64)>>>,
-    pub shown_warnings: Option<Rc<Vec<Str>>>,
+    pub view: Arc<DistrictView>,
+    pub shown_metrics: Option<Arc<Vec<(Str, i64)>>>,
+    pub shown_warnings: Option<Arc<Vec<Str>>>,
 }
 
 pub struct Board {
@@ -33,15 +33,15 @@ pub struct Board {
 
 impl Board {
     pub fn new(cfg: &Config) -> Self {
-        let empty_view = Rc::new(DistrictView {
+        let empty_view = Arc::new(DistrictView {
             level: 0,
             reason: String::new(),
             declared: None,
             counts: [0; 5],
-            warnings: Rc::new(vec![]),
+            warnings: Arc::new(vec![]),
             icu: None,
             beds: None,
-            metrics: Rc::new(vec![]),
+            metrics: Arc::new(vec![]),
         });
         let mut b = Board {
             districts: cfg
@@ -67,7 +67,7 @@ impl Board {
         };
         for i in 0..b.districts.len() {
             let v = b.compute_view(cfg, i);
-            b.districts[i].view = Rc::new(v);
+            b.districts[i].view = Arc::new(v);
         }
         b
     }
@@ -237,7 +237,7 @@ impl Board {
             None => {
                 let mut m = d.metrics.clone();
                 m.sort_by(|a, b| a.0.cmp(&b.0));
-                let m = Rc::new(m);
+                let m = Arc::new(m);
                 d.shown_metrics = Some(m.clone());
                 m
             }
@@ -247,7 +247,7 @@ impl Board {
             None => {
                 let mut w: Vec<Str> = d.warnings.keys().cloned().collect();
                 w.sort();
-                let w = Rc::new(w);
+                let w = Arc::new(w);
                 d.shown_warnings = Some(w.clone());
                 w
             }
@@ -275,7 +275,7 @@ impl Board {
             if view == *self.districts[i].view {
                 continue;
             }
-            let view = Rc::new(view);
+            let view = Arc::new(view);
             self.districts[i].view = view.clone();
             if !emit {
                 continue;

@@ -41,18 +41,18 @@ pub struct Link {
     pub time_gap_s: i64,
     pub reason: Str,
     pub pinned: bool,
-    pub view: Option<Rc<LinkView>>, // cache (incidents._link_views)
+    pub view: Option<Arc<LinkView>>, // cache (incidents._link_views)
 }
 
 impl Link {
     pub fn rank(&self) -> i64 {
         5 - self.severity as i64
     }
-    pub fn view(&mut self, thread: &Str) -> Rc<LinkView> {
+    pub fn view(&mut self, thread: &Str) -> Arc<LinkView> {
         if let Some(v) = &self.view {
             return v.clone();
         }
-        let v = Rc::new(LinkView {
+        let v = Arc::new(LinkView {
             thread: thread.clone(),
             source: self.source.clone(),
             agency: self.agency.clone(),
@@ -86,14 +86,14 @@ pub struct Incident {
     pub lon: Option<f64>,
     pub lat: Option<f64>,
     pub district: Option<usize>,
-    pub warnings: Rc<Vec<Str>>,
+    pub warnings: Arc<Vec<Str>>,
     pub severity: usize,
     pub category: Str,
     pub title: Str,
     pub metrics: Metrics,
     pub cells: Vec<(usize, i64)>,
     pub acknowledged: Option<(Str, Str)>, // (at, by)
-    pub notes: Rc<Vec<(Str, Str, Str)>>,  // (at, by, text)
+    pub notes: Arc<Vec<(Str, Str, Str)>>,  // (at, by, text)
 }
 
 pub fn fam_add(families: &mut Vec<(usize, i64)>, f: usize) {
@@ -143,7 +143,7 @@ pub fn concat(parts: &[&str]) -> String {
 }
 
 pub fn metrics_eq(a: &Metrics, b: &Metrics) -> bool {
-    if Rc::ptr_eq(a, b) {
+    if Arc::ptr_eq(a, b) {
         return true;
     }
     a.len() == b.len() && a.iter().all(|(k, v)| b.iter().any(|(k2, v2)| k2 == k && v2 == v))

@@ -73,7 +73,7 @@ impl Engine {
             metrics: EMPTY_METRICS.with(|e| e.clone()),
             cells: vec![],
             acknowledged: None,
-            notes: Rc::new(vec![]),
+            notes: Arc::new(vec![]),
         };
         self.live.insert(ident.clone(), inc);
         self.by_thread.insert(obs.thread.clone(), ident.clone());
@@ -245,7 +245,7 @@ impl Engine {
                 lat = None;
             }
             m.sort_by(|a, b| a.0.cmp(&b.0));
-            metrics = Rc::new(m);
+            metrics = Arc::new(m);
             let lead = lead.unwrap();
             lead_sev = lead.severity;
             lead_cat = lead.category.clone();
@@ -393,7 +393,7 @@ impl Engine {
     pub fn set_warnings(&mut self, id: &Str, warnings: Vec<Str>, reason: &'static str) {
         let inc = self.live.get_mut(id).unwrap();
         if *inc.warnings != warnings {
-            inc.warnings = Rc::new(warnings);
+            inc.warnings = Arc::new(warnings);
             let view = self.view(id);
             self.ctx.emit(Kind::IncidentUpdated, id.clone(), view, None, Some(reason.into()));
         }

@@ -27,7 +27,7 @@ mod wire;
 mod prelude {
     pub use std::cmp::Reverse;
     pub use std::collections::BinaryHeap;
-    pub use std::rc::Rc;
+    pub use std::sync::Arc;
 
     pub use indexmap::IndexMap;
     pub use rustc_hash::{FxHashMap, FxHashSet};

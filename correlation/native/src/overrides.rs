@@ -55,7 +55,7 @@ impl Engine {
         // a new list: views already emitted share the old one
         let mut notes = (*inc.notes).clone();
         notes.push((rfc3339(at_us).into(), actor.into(), text.into()));
-        inc.notes = Rc::new(notes);
+        inc.notes = Arc::new(notes);
         self.updated(&id, "note");
         true
     }
@@ -126,7 +126,7 @@ impl Engine {
             let mut notes: Vec<(Str, Str, Str)> = inc.notes.iter().chain(gone.notes.iter()).cloned().collect();
             let extra = notes.len().saturating_sub(MAX_NOTES);
             notes.drain(..extra);
-            inc.notes = Rc::new(notes);
+            inc.notes = Arc::new(notes);
         }
         if inc.resolved && !gone.resolved {
             inc.resolved = false;
@@ -175,7 +175,7 @@ impl Engine {
             metrics: EMPTY_METRICS.with(|e| e.clone()),
             cells: vec![],
             acknowledged: None,
-            notes: Rc::new(vec![]),
+            notes: Arc::new(vec![]),
             links: IndexMap::from([(thread.clone(), link)]),
         };
         self.live.insert(new_id.clone(), alone);

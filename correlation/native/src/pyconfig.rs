@@ -8,7 +8,7 @@ use pyo3::types::{PyDict, PyString, PyTuple};
 use crate::prelude::*;
 
 pub fn s(v: &Bound<'_, PyAny>) -> PyResult<Str> {
-    Ok(Rc::from(v.downcast::<PyString>()?.to_str()?))
+    Ok(Arc::from(v.downcast::<PyString>()?.to_str()?))
 }
 
 pub fn opt_s(v: &Bound<'_, PyAny>) -> PyResult<Option<Str>> {
@@ -24,7 +24,7 @@ pub fn build_config(py: Python<'_>, c: &Bound<'_, PyDict>) -> PyResult<Config> {
         |k: &str| -> PyResult<Bound<'_, PyAny>> { c.get_item(k)?.ok_or_else(|| PyKeyError::new_err(k.to_string())) };
     let _ = py;
     let families: Vec<String> = get("families")?.extract()?;
-    let families: Vec<Str> = families.into_iter().map(Rc::from).collect();
+    let families: Vec<Str> = families.into_iter().map(Arc::from).collect();
     let nf = families.len();
     let mut pairs = vec![vec![None; nf]; nf];
     for (a, b, r, w) in get("pairs")?.extract::<Vec<(usize, usize, f64, i64)>>()? {
@@ -95,7 +95,7 @@ pub fn build_config(py: Python<'_>, c: &Bound<'_, PyDict>) -> PyResult<Config> {
     Ok(Config {
         status: get("status")?.extract()?,
         families,
-        group_names: str_vec("group_names")?.into_iter().map(Rc::from).collect(),
+        group_names: str_vec("group_names")?.into_iter().map(Arc::from).collect(),
         group_of: get("group_of")?.extract()?,
         quiet_us: get("quiet_us")?.extract()?,
         cell_m: get("cell_m")?.extract()?,
@@ -113,7 +113,7 @@ pub fn build_config(py: Python<'_>, c: &Bound<'_, PyDict>) -> PyResult<Config> {
         capacity_families: get("capacity_families")?.extract()?,
         vars,
         rules,
-        districts: districts.into_iter().map(|(a, n)| (Rc::from(a), Rc::from(n))).collect(),
+        districts: districts.into_iter().map(|(a, n)| (Arc::from(a), Arc::from(n))).collect(),
         locator,
     })
 }
@@ -171,7 +171,7 @@ impl Geo for PyGeo<'_, '_> {
             let area = t.get_item(2)?;
             let area = if area.is_none() { None } else { Some(area.unbind()) };
             let bounds: Option<(f64, f64, f64, f64)> = t.get_item(3)?.extract()?;
-            Ok((geometry, districts.into_iter().map(Rc::from).collect(), area, bounds.map(|b| [b.0, b.1, b.2, b.3])))
+            Ok((geometry, districts.into_iter().map(Arc::from).collect(), area, bounds.map(|b| [b.0, b.1, b.2, b.3])))
         };
         self.call(read, (None, vec![], None, None))
     }
@@ -183,7 +183,7 @@ impl Geo for PyGeo<'_, '_> {
     fn intersecting(&self) -> Vec<Str> {
         let read = || -> PyResult<Vec<Str>> {
             let v: Vec<String> = self.helper.call_method1("intersecting", (self.report()?,))?.extract()?;
-            Ok(v.into_iter().map(Rc::from).collect())
+            Ok(v.into_iter().map(Arc::from).collect())
         };
         self.call(read, vec![])
     }

@@ -146,7 +146,7 @@ impl Core {
             area_codes: strs(intern!(py, "area_codes"))?,
             headline: opt_s(&r.getattr(intern!(py, "headline"))?)?,
             description: opt_s(&r.getattr(intern!(py, "description"))?)?,
-            metrics: Rc::new(m),
+            metrics: Arc::new(m),
             agency: opt_s(&r.getattr(intern!(py, "agency"))?)?,
             message_id: opt_s(&r.getattr(intern!(py, "message_id"))?)?,
             references: strs(intern!(py, "references"))?,
@@ -182,7 +182,7 @@ impl Core {
                 d.set_item(intern!(py, "agencies"), str_list(py, &i.agencies))?;
                 let fams = PyList::empty_bound(py);
                 for f in &i.families {
-                    match self.families.get(&f.as_ptr()) {
+                    match self.families.get(&(f.as_ptr() as usize)) {
                         Some(o) => fams.append(o.bind(py))?,
                         None => fams.append(pystr(py, f))?,
                     }

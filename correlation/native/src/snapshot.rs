@@ -41,7 +41,7 @@ fn metrics_of(d: &Bound<'_, PyAny>) -> PyResult<Metrics> {
     for (k, v) in d.iter() {
         m.push((Str::from(k.extract::<String>()?), v.extract::<i64>()?));
     }
-    Ok(Rc::new(m))
+    Ok(Arc::new(m))
 }
 
 fn get<'py, T: FromPyObject<'py>>(o: &Bound<'py, PyAny>, name: &str) -> PyResult<T> {
@@ -288,14 +288,14 @@ impl Engine {
                 lon: get(&o, "lon")?,
                 lat: get(&o, "lat")?,
                 district: ags.as_deref().map(district).transpose()?,
-                warnings: Rc::new(strs(get(&o, "warnings")?)),
+                warnings: Arc::new(strs(get(&o, "warnings")?)),
                 severity: sev_index(&get::<String>(&o, "severity")?),
                 category: get_str(&o, "category")?,
                 title: get_str(&o, "title")?,
                 metrics: metrics_of(&o.getattr("metrics")?)?,
                 cells,
                 acknowledged: get::<Option<(String, String)>>(&o, "acknowledged")?.map(|(a, b)| (a.into(), b.into())),
-                notes: Rc::new(
+                notes: Arc::new(
                     get::<Vec<(String, String, String)>>(&o, "notes")?
                         .into_iter()
                         .map(|(a, b, t)| (a.into(), b.into(), t.into()))
@@ -341,7 +341,7 @@ impl Engine {
                 expires_us: get(&o, "expires_us")?,
                 active: get::<String>(&o, "status")? == "active",
                 geometry: geometry.map(|g| g.unbind()),
-                districts: Rc::new(strs(get(&o, "districts")?)),
+                districts: Arc::new(strs(get(&o, "districts")?)),
                 issued: get_str(&o, "issued")?,
                 updated: get_str(&o, "updated")?,
                 order: self.warnings.next_order,

@@ -20,7 +20,7 @@ pub struct WarningState {
     pub expires_us: i64,
     pub active: bool,
     pub geometry: Option<pyo3::PyObject>,
-    pub districts: Rc<Vec<Str>>,
+    pub districts: Arc<Vec<Str>>,
     pub issued: Str,
     pub updated: Str,
     pub order: u64,
@@ -78,7 +78,7 @@ impl Warnings {
             }
         }
     }
-    pub fn covering(&self, geo: &dyn GeoCall, lon: f64, lat: f64) -> Rc<Vec<Str>> {
+    pub fn covering(&self, geo: &dyn GeoCall, lon: f64, lat: f64) -> Arc<Vec<Str>> {
         let key = ((lon / WCELL).floor() as i64, (lat / WCELL).floor() as i64);
         let cands = self.cells.get(&key);
         if cands.map_or(true, |c| c.is_empty()) && self.global.is_empty() {
@@ -93,7 +93,7 @@ impl Warnings {
         }
         found.sort();
         found.dedup();
-        Rc::new(found)
+        Arc::new(found)
     }
     pub fn view(&self, w: &WarningState, py: pyo3::Python<'_>) -> View {
         View::Warning(Box::new(WarningView {
@@ -162,7 +162,7 @@ impl Engine {
             expires_us,
             active: onset_us <= clock,
             geometry,
-            districts: Rc::new(districts),
+            districts: Arc::new(districts),
             issued: old.map_or_else(|| now.clone(), |o| o.issued.clone()),
             updated: now,
             order,
