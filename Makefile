@@ -28,6 +28,7 @@ check: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PATH="$$HOME/.cargo/bin:$$PATH" cargo fmt --check --manifest-path correlation/native/Cargo.toml
 
 test: setup check
 	$(BIN)/lagezentrum kafka fetch

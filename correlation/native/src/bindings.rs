@@ -68,15 +68,9 @@ impl Core {
     }
 
     fn process(&mut self, py: Python<'_>, report: &Bound<'_, PyAny>) -> PyResult<PyObject> {
-        let status = report.getattr(intern!(py, "status"))?;
-        if status.downcast::<PyString>()?.to_str()? != self.engine.cfg.status {
+        if !self.apply(py, report)? {
             return Ok(PyList::empty_bound(py).into_any().unbind());
         }
-        let rep = self.read(py, report)?;
-        let helper = self.helper.bind(py).clone();
-        let geo = PyGeo::new(&helper, Some(report));
-        self.engine.process(&rep, &geo, &geo, py);
-        self.raised(geo)?;
         self.changes(py)
     }
 
@@ -87,15 +81,9 @@ impl Core {
 
     /// process, the changes as EncodedChange (payload written here, no Change objects).
     fn process_encoded(&mut self, py: Python<'_>, report: &Bound<'_, PyAny>) -> PyResult<PyObject> {
-        let status = report.getattr(intern!(py, "status"))?;
-        if status.downcast::<PyString>()?.to_str()? != self.engine.cfg.status {
+        if !self.apply(py, report)? {
             return Ok(PyList::empty_bound(py).into_any().unbind());
         }
-        let rep = self.read(py, report)?;
-        let helper = self.helper.bind(py).clone();
-        let geo = PyGeo::new(&helper, Some(report));
-        self.engine.process(&rep, &geo, &geo, py);
-        self.raised(geo)?;
         self.encoded(py)
     }
 
@@ -271,6 +259,21 @@ impl Core {
 }
 
 impl Core {
+    /// Applies a report of the engine's status (false: another status, ignored); the changes
+    /// wait in the context for `changes` or `encoded`.
+    fn apply(&mut self, py: Python<'_>, report: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let status = report.getattr(intern!(py, "status"))?;
+        if status.downcast::<PyString>()?.to_str()? != self.engine.cfg.status {
+            return Ok(false);
+        }
+        let rep = self.read(py, report)?;
+        let helper = self.helper.bind(py).clone();
+        let geo = PyGeo::new(&helper, Some(report));
+        self.engine.process(&rep, &geo, &geo, py);
+        self.raised(geo)?;
+        Ok(true)
+    }
+
     fn advance_step(&mut self, py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<()> {
         let now_us = self.to_us(py, now)?;
         let helper = self.helper.bind(py).clone();

@@ -93,7 +93,40 @@ pub struct Incident {
     pub metrics: Metrics,
     pub cells: Vec<(usize, i64)>,
     pub acknowledged: Option<(Str, Str)>, // (at, by)
-    pub notes: Arc<Vec<(Str, Str, Str)>>,  // (at, by, text)
+    pub notes: Arc<Vec<(Str, Str, Str)>>, // (at, by, text)
+}
+
+impl Incident {
+    /// A new open incident of one thread (opened by a report, or split out by an operator):
+    /// the derived fields stay empty until the layer settles it.
+    pub fn alone(id: Str, order: u64, thread: Str, link: Link, active_us: i64) -> Incident {
+        Incident {
+            id,
+            order,
+            resolved: false,
+            families: vec![(link.family, 1)],
+            first_us: link.seen_us,
+            first: link.seen.clone(),
+            last_us: link.seen_us,
+            last: link.seen.clone(),
+            active_us,
+            due_us: -1,
+            resolved_us: None,
+            next_order: 1,
+            lon: None,
+            lat: None,
+            district: None,
+            warnings: empty_list(),
+            severity: 4,
+            category: "".into(),
+            title: "".into(),
+            metrics: EMPTY_METRICS.with(|e| e.clone()),
+            cells: vec![],
+            acknowledged: None,
+            notes: Arc::new(vec![]),
+            links: IndexMap::from([(thread, link)]),
+        }
+    }
 }
 
 pub fn fam_add(families: &mut Vec<(usize, i64)>, f: usize) {

@@ -46,35 +46,8 @@ impl Engine {
         }
         let ident: Str = ident.into();
         let link = Engine::new_link(&obs, 0, 0.0, 0, "opened".into());
-        let mut links = IndexMap::new();
-        links.insert(obs.thread.clone(), link);
         self.next_live += 1;
-        let inc = Incident {
-            id: ident.clone(),
-            order: self.next_live,
-            resolved: false,
-            links,
-            families: vec![(obs.family, 1)],
-            first_us: obs.t_us,
-            first: obs.t_str.clone(),
-            last_us: obs.t_us,
-            last: obs.t_str.clone(),
-            active_us: obs.t_us,
-            due_us: -1,
-            resolved_us: None,
-            next_order: 1,
-            lon: None,
-            lat: None,
-            district: None,
-            warnings: empty_list(),
-            severity: 4,
-            category: "".into(),
-            title: "".into(),
-            metrics: EMPTY_METRICS.with(|e| e.clone()),
-            cells: vec![],
-            acknowledged: None,
-            notes: Arc::new(vec![]),
-        };
+        let inc = Incident::alone(ident.clone(), self.next_live, obs.thread.clone(), link, obs.t_us);
         self.live.insert(ident.clone(), inc);
         self.by_thread.insert(obs.thread.clone(), ident.clone());
         self.settle(&ident, true, gc);

@@ -152,32 +152,8 @@ impl Engine {
         link.linked_at = at;
         link.view = None;
         self.next_live += 1;
-        let alone = Incident {
-            id: new_id.clone(),
-            order: self.next_live,
-            resolved: false,
-            families: vec![(link.family, 1)],
-            first_us: link.seen_us,
-            first: link.seen.clone(),
-            last_us: link.seen_us,
-            last: link.seen.clone(),
-            active_us: link.seen_us.max(at_us),
-            due_us: -1,
-            resolved_us: None,
-            next_order: 1,
-            lon: None,
-            lat: None,
-            district: None,
-            warnings: empty_list(),
-            severity: 4,
-            category: "".into(),
-            title: "".into(),
-            metrics: EMPTY_METRICS.with(|e| e.clone()),
-            cells: vec![],
-            acknowledged: None,
-            notes: Arc::new(vec![]),
-            links: IndexMap::from([(thread.clone(), link)]),
-        };
+        let active_us = link.seen_us.max(at_us);
+        let alone = Incident::alone(new_id.clone(), self.next_live, thread.clone(), link, active_us);
         self.live.insert(new_id.clone(), alone);
         self.by_thread.insert(thread.clone(), new_id.clone());
         self.settle(&new_id, true, gc);
