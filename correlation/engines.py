@@ -80,6 +80,7 @@ class EngineType(Protocol):
 
 
 def engine_type(kind: EngineKind = DEFAULT_ENGINE) -> EngineType:
+    # Imported on demand: the reference runs (and its tests import) without the compiled module.
     if kind == "python":
         from correlation.engine import Engine
 
