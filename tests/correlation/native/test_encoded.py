@@ -6,18 +6,15 @@ freely on one engine without changing what it does."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 from correlation.changes import Change, EncodedChange
 from correlation.engine import Engine
-from correlation.errors import CorrelationError
 from correlation.native import NativeEngine
 from correlation.rules import Rules
 from ingest.districts import Districts
 from tests.correlation.helpers import KOBLENZ, report
-from tests.correlation.native.test_equivalence import _action, _same_state, _stream
+from tests.correlation.native.test_equivalence import _operators, _outcome, _same_state, _stream
 
 
 def _encoded(changes: list[Change]) -> list[EncodedChange]:
@@ -74,14 +71,6 @@ def test_strings_are_escaped_as_msgspec_escapes_them(rules: Rules, districts: Di
     assert native.advance_encoded(later) == _encoded(python.advance(later))
 
 
-def _outcome(call: Callable[..., list[Any]], *args: Any) -> list[EncodedChange] | tuple[str, str]:
-    try:
-        changes = call(*args)
-    except CorrelationError as error:
-        return type(error).__name__, str(error)
-    return [c if isinstance(c, EncodedChange) else EncodedChange.of(c) for c in changes]
-
-
 def test_encoded_and_object_calls_interleave(rules: Rules, districts: Districts) -> None:
     rng = random.Random(13)
     python = Engine(rules, districts)
@@ -89,17 +78,7 @@ def test_encoded_and_object_calls_interleave(rules: Rules, districts: Districts)
     for i, r in enumerate(_stream(rng, 6_000)):
         process = native.process_encoded if rng.random() < 0.5 else native.process
         assert _outcome(process, r) == _outcome(python.process, r)
-        if i % 40 == 39:
-            at = r.observed_at + timedelta(seconds=rng.uniform(-900, 120))
-            action = _action(rng, python, at)
-            expected = _outcome(python.act, action)
-            assert _outcome(native.act, action) == expected, action
-        if i % 300 == 199 and python._incidents.live:
-            ident = rng.choice(sorted(python._incidents.live))
-            at = r.observed_at + timedelta(seconds=rng.uniform(-600, 60))
-            method = rng.choice(["resolve", "reopen"])
-            expected = _outcome(getattr(python, method), ident, at)
-            assert _outcome(getattr(native, method), ident, at) == expected
+        _operators(rng, python, native, i, r.observed_at, resolve=300)
         if i % 500 == 499:
             now = r.observed_at + timedelta(minutes=rng.uniform(0, 90))
             advance = native.advance_encoded if rng.random() < 0.5 else native.advance

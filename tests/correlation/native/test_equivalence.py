@@ -11,7 +11,7 @@ area-code reports, CAP message chains, non-UTC offsets, duplicates and late arri
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -27,7 +27,7 @@ from correlation.actions import (
     SetStatus,
     Split,
 )
-from correlation.changes import Change, encode_change
+from correlation.changes import Change, EncodedChange
 from correlation.engine import Engine
 from correlation.errors import CorrelationError, SnapshotInvalid
 from correlation.native import NativeEngine
@@ -120,13 +120,34 @@ def _action(rng: random.Random, engine: Engine, at: datetime) -> AnyAction:
     return DeclareLevel(at=at, actor=WHO, district=rng.choice(AGS), level=level, reason="Lage")
 
 
-def _outcome(call: Callable[..., list[Change]], *args: Any) -> list[bytes] | tuple[str, str]:
-    """The encoded changes of ``call(*args)``, or the error it raised."""
+def _outcome(
+    call: Callable[..., Sequence[Change | EncodedChange]], *args: Any
+) -> list[EncodedChange] | tuple[str, str]:
+    """The changes of ``call(*args)`` in their encoded form (whichever form it returns), or the
+    error it raised."""
     try:
         changes = call(*args)
     except CorrelationError as error:
         return type(error).__name__, str(error)
-    return [encode_change(c) for c in changes]
+    return [c if isinstance(c, EncodedChange) else EncodedChange.of(c) for c in changes]
+
+
+def _operators(
+    rng: random.Random, python: Engine, native: NativeEngine, i: int, at: datetime, resolve: int
+) -> bool:
+    """Every 40th report an operator action, every ``resolve``-th (offset 199) a resolve or
+    reopen, on both engines with the same outcome; whether an action was taken."""
+    acted = i % 40 == 39
+    if acted:
+        action = _action(rng, python, at + timedelta(seconds=rng.uniform(-900, 120)))
+        assert _outcome(native.act, action) == _outcome(python.act, action), action
+    if i % resolve == 199 and python._incidents.live:
+        ident = rng.choice(sorted(python._incidents.live))
+        when = at + timedelta(seconds=rng.uniform(-600, 60))
+        method = rng.choice(["resolve", "reopen"])
+        expected = _outcome(getattr(python, method), ident, when)
+        assert _outcome(getattr(native, method), ident, when) == expected
+    return acted
 
 
 def _same_state(python: Engine, native: NativeEngine) -> None:
@@ -145,18 +166,7 @@ def test_native_engine_matches_the_python_engine(rules: Rules, districts: Distri
     actions = 0
     for i, report in enumerate(stream):
         assert _outcome(native.process, report) == _outcome(python.process, report)
-        if i % 40 == 39:
-            at = report.observed_at + timedelta(seconds=rng.uniform(-900, 120))
-            action = _action(rng, python, at)
-            expected = _outcome(python.act, action)
-            assert _outcome(native.act, action) == expected, action
-            actions += 1
-        if i % 400 == 199 and python._incidents.live:
-            ident = rng.choice(sorted(python._incidents.live))
-            at = report.observed_at + timedelta(seconds=rng.uniform(-600, 60))
-            method = rng.choice(["resolve", "reopen"])
-            expected = _outcome(getattr(python, method), ident, at)
-            assert _outcome(getattr(native, method), ident, at) == expected
+        actions += _operators(rng, python, native, i, report.observed_at, resolve=400)
         if i % 1500 == 1499:
             now = report.observed_at + timedelta(minutes=rng.uniform(0, 90))
             assert _outcome(native.advance, now) == _outcome(python.advance, now)
