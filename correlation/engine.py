@@ -66,7 +66,7 @@ from correlation.state import FORMAT, EngineState, ThreadState, decode_state, en
 from correlation.warnings import Warnings
 from ingest.districts import Districts, rlp_districts
 from ingest.geometry import representative_point
-from ingest.report import SEVERITY_RANK, Point, Report, Status
+from ingest.report import SEVERITY_RANK, Point, Report, Status, decode_report
 
 __all__ = ["Engine", "Picture", "picture_json"]
 
@@ -158,6 +158,16 @@ class Engine:
     def process_encoded(self, report: Report) -> list[EncodedChange]:
         """:meth:`process` with the changes in their wire form (what the live path sends)."""
         return [EncodedChange.of(change) for change in self.process(report)]
+
+    def process_line(self, line: bytes) -> list[EncodedChange]:
+        """One log entry as a canonical JSON line, the way the runtime and the workers apply
+        it: the clock advances to its receipt time (``received_at``, if set), then the report
+        applies; the changes of both, encoded. A bad line raises
+        :class:`~ingest.errors.ReportInvalid` and changes nothing."""
+        report = decode_report(line)
+        changes = [] if report.received_at is None else self.advance_encoded(report.received_at)
+        changes.extend(self.process_encoded(report))
+        return changes
 
     def advance_encoded(self, now: datetime) -> list[EncodedChange]:
         """:meth:`advance` with the changes in their wire form."""

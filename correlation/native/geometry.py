@@ -1,5 +1,6 @@
 """The geometry the native engine leaves to shapely: rare paths (polygons, area codes, warning
-areas) computed here exactly as correlation/*.py computes them, so both engines agree."""
+areas) computed here exactly as correlation/*.py computes them, so both engines agree; and the
+canonical decoder for the lines the engine's own reader leaves to Python."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ingest.districts import Districts
 from ingest.geometry import representative_point, to_shapely
-from ingest.report import Report
+from ingest.report import Report, decode_report
 
 Bounds = tuple[float, float, float, float]
 
@@ -22,6 +23,11 @@ class Helper:
 
     def __init__(self, districts: Districts) -> None:
         self.districts = districts
+
+    @staticmethod
+    def decode(line: bytes) -> Report:
+        """process_line's report of a line its reader declined or a callback needs."""
+        return decode_report(line)
 
     def point_of(self, report: Report) -> tuple[float, float] | None:
         """engine._obs for a report without Point geometry (polygon, or area codes)."""

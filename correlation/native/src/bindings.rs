@@ -2,11 +2,12 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::prelude::*;
 use crate::pyconfig::*;
 use crate::pyviews::*;
+use crate::reader;
 use crate::snapshot::Classes;
 
 #[pyclass]
@@ -83,6 +84,34 @@ impl Core {
     fn process_encoded(&mut self, py: Python<'_>, report: &Bound<'_, PyAny>) -> PyResult<PyObject> {
         if !self.apply(py, report)? {
             return Ok(PyList::empty_bound(py).into_any().unbind());
+        }
+        self.encoded(py)
+    }
+
+    /// One log entry as a canonical JSON line: the clock advances to its receipt time, if it
+    /// has one, then the report applies; the changes of both as EncodedChange. A line the
+    /// reader cannot vouch for goes through ingest.report.decode_report, which raises
+    /// ReportInvalid for a bad one (and then nothing has changed).
+    fn process_line(&mut self, py: Python<'_>, line: &Bound<'_, PyBytes>) -> PyResult<PyObject> {
+        let helper = self.helper.bind(py).clone();
+        let Some(read) = reader::read(line.as_bytes()) else {
+            let report = helper.call_method1(intern!(py, "decode"), (line,))?;
+            let received = report.getattr(intern!(py, "received_at"))?;
+            if !received.is_none() {
+                self.advance_step(py, &received)?;
+            }
+            self.apply(py, &report)?;
+            return self.encoded(py);
+        };
+        if let Some(received_us) = read.received_us {
+            let geo = PyGeo::new(&helper, None);
+            self.engine.advance(received_us, &geo, py);
+            self.raised(geo)?;
+        }
+        if read.status == self.engine.cfg.status {
+            let geo = PyGeo::of_line(&helper, line);
+            self.engine.process(&read.rep, &geo, &geo, py);
+            self.raised(geo)?;
         }
         self.encoded(py)
     }

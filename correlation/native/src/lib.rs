@@ -17,6 +17,7 @@ mod incidents;
 mod overrides;
 mod pyconfig;
 mod pyviews;
+mod reader;
 mod report;
 mod snapshot;
 mod spatial;
@@ -58,5 +59,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bindings::Core>()?;
+    m.add_function(pyo3::wrap_pyfunction!(reader::parse, m)?)?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 
 use crate::prelude::*;
 
@@ -125,12 +125,20 @@ pub fn build_config(py: Python<'_>, c: &Bound<'_, PyDict>) -> PyResult<Config> {
 pub struct PyGeo<'a, 'py> {
     pub helper: &'a Bound<'py, PyAny>,
     pub report: Option<&'a Bound<'py, PyAny>>,
+    /// A line `reader` read: decoded by ingest.report (the same report) only when a callback
+    /// needs it, which is rare (area codes without a point, warnings).
+    pub line: Option<&'a Bound<'py, PyBytes>>,
+    pub decoded: std::cell::OnceCell<Bound<'py, PyAny>>,
     pub error: std::cell::RefCell<Option<PyErr>>,
 }
 
 impl<'a, 'py> PyGeo<'a, 'py> {
     pub fn new(helper: &'a Bound<'py, PyAny>, report: Option<&'a Bound<'py, PyAny>>) -> Self {
-        PyGeo { helper, report, error: std::cell::RefCell::new(None) }
+        PyGeo { helper, report, line: None, decoded: std::cell::OnceCell::new(), error: std::cell::RefCell::new(None) }
+    }
+
+    pub fn of_line(helper: &'a Bound<'py, PyAny>, line: &'a Bound<'py, PyBytes>) -> Self {
+        PyGeo { line: Some(line), ..PyGeo::new(helper, None) }
     }
 
     fn call<T>(&self, result: impl FnOnce() -> PyResult<T>, default: T) -> T {
@@ -151,8 +159,18 @@ impl<'a, 'py> PyGeo<'a, 'py> {
         }
     }
 
-    fn report(&self) -> PyResult<&'a Bound<'py, PyAny>> {
-        self.report.ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no report at hand"))
+    fn report(&self) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(report) = self.report {
+            return Ok(report.clone());
+        }
+        let Some(line) = self.line else {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err("no report at hand"));
+        };
+        if let Some(report) = self.decoded.get() {
+            return Ok(report.clone());
+        }
+        let report = self.helper.call_method1("decode", (line,))?;
+        Ok(self.decoded.get_or_init(|| report).clone())
     }
 }
 
