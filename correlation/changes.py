@@ -110,6 +110,15 @@ AnyChange: TypeAlias = (
     | DistrictLevelChanged
 )
 
+# The kinds whose view is always None: each removes its entity from the picture, so a reader of
+# encoded changes (the partition worker, which tombstones removed keys) knows without the payload.
+REMOVAL_KINDS: Final = frozenset(
+    {"IncidentCancelled", "IncidentClosed", "WarningCancelled", "WarningExpired"}
+)
+# The kinds whose view is None only sometimes: a state-wide capacity figure whose last live report
+# is cancelled leaves the picture, so for these only the payload's ``"view"`` tells.
+PARTIAL_REMOVAL_KINDS: Final = frozenset({"CapacityUpdated"})
+
 _encoder: Final = msgspec.json.Encoder()
 _decoder: Final = msgspec.json.Decoder(AnyChange)
 

@@ -41,7 +41,7 @@ from typing import Any, Final, Protocol
 
 import msgspec
 
-from correlation.changes import Change
+from correlation.changes import EncodedChange
 from correlation.engines import DEFAULT_ENGINE, EngineKind
 from correlation.rules import Rules
 from ops.kafka.topics import REPORTS_TOPIC, TopicSpec
@@ -205,7 +205,7 @@ class Correlator:
             if not await self._in_order(engine, items[0][0]):
                 continue
             applied: list[tuple[int, bytes, bool]] = []
-            changes: list[Change] = []
+            changes: list[EncodedChange] = []
             for offset, value, action in items:
                 derived = engine.handle(offset, value, action=action)
                 if derived is None:
@@ -301,7 +301,9 @@ class Correlator:
                 )
                 await positions.seek(partition, seek)
 
-    def _situation(self, engine: PartitionEngine, changes: Sequence[Change]) -> list[Outgoing]:
+    def _situation(
+        self, engine: PartitionEngine, changes: Sequence[EncodedChange]
+    ) -> list[Outgoing]:
         partition = engine.partition
         out = [
             Outgoing(self.situation, key, value, partition)

@@ -1,10 +1,14 @@
 """One partition's engine in the distributed mode: what a correlation worker holds per partition
 of ``lz.reports.v1`` (pure: no Kafka; :mod:`ops.workers.correlate` moves the bytes).
 
-Processing. Each record is fed exactly as the embedded runtime feeds the log (clock advanced to
-``received_at``, then ``process``), so a partition's engine derives what the embedded engine
-derives for those districts. Records at or below the applied offset are skipped: after a crash
-the source is re-read from the last committed offset, which may be older than the state.
+Processing. A report record's value (the canonical report JSON) is applied with the engine's
+``process_line``, which does what the embedded runtime does with a log entry (clock advanced to
+``received_at``, then the report), so a partition's engine derives what the embedded engine
+derives for those districts; the native engine reads the line in Rust, without building the
+report in Python. The changes stay in their wire form
+(:class:`~correlation.changes.EncodedChange`), whose payload is the situation topic's value.
+Records at or below the applied offset are skipped: after a crash the source is re-read from the
+last committed offset, which may be older than the state.
 
 Operator actions. The API writes an accepted action (after journaling it) to the partition that
 owns its target, as a record with header ``lz-kind: action`` (see ``situation_api.bus_actions``).
@@ -40,11 +44,11 @@ from typing import Final
 import msgspec
 
 from correlation.actions import decode_action_record
-from correlation.changes import Change, encode_change
+from correlation.changes import PARTIAL_REMOVAL_KINDS, REMOVAL_KINDS, EncodedChange
 from correlation.engines import DEFAULT_ENGINE, EngineKind, SituationEngine, engine_type
 from correlation.errors import CorrelationError
 from correlation.rules import Rules
-from ingest.bus.wire import decode_from_bus, partition_for
+from ingest.bus.wire import partition_for
 from ingest.errors import ReportInvalid
 
 log = logging.getLogger(__name__)
@@ -98,8 +102,8 @@ def table_key(partition: int, offset: int, *, action: bool) -> bytes:
     return action_key(partition, offset) if action else journal_key(partition, offset)
 
 
-def situation_key(change: Change) -> bytes:
-    return f"{change.entity}:{change.id}".encode()
+def situation_key(change: EncodedChange) -> bytes:
+    return f"{change.entity}:{change.entity_id}".encode()
 
 
 def clock_key(partition: int) -> bytes:
@@ -138,29 +142,26 @@ class PartitionEngine:
 
     def handle(
         self, offset: int, value: bytes | None, *, action: bool = False
-    ) -> list[Change] | None:
+    ) -> list[EncodedChange] | None:
         """Apply the record at ``offset`` (an operator action if ``action``); its changes, or None
-        if it was applied before. A record that is not a valid report (or action) is skipped and
-        listed in :attr:`rejected`."""
+        if it was applied before. A record that is not a valid report (or action) changes
+        nothing and is listed in :attr:`rejected`."""
         if offset <= self.offset:
             return None
         self.offset = offset
         if action:
             return self._act(offset, value)
+        # The report's ``offset`` (Kafka's + 1, as the log numbers entries) is left unset: the
+        # engine never reads it.
         try:
             if value is None:
                 raise ReportInvalid("$", "empty record (tombstone) on the report topic")
-            report = decode_from_bus(value, offset)
+            return self.engine.process_line(value)
         except ReportInvalid as error:
             self.rejected.append(Rejected(offset, error.field, error.reason))
             return []
-        changes: list[Change] = []
-        if report.received_at is not None:
-            changes.extend(self.engine.advance(report.received_at))
-        changes.extend(self.engine.process(report))
-        return changes
 
-    def _act(self, offset: int, value: bytes | None) -> list[Change]:
+    def _act(self, offset: int, value: bytes | None) -> list[EncodedChange]:
         try:
             record = decode_action_record(value or b"")
         except msgspec.MsgspecError as error:
@@ -177,7 +178,7 @@ class PartitionEngine:
             why = "the engine failed on it (see the correlation worker's log)"
         else:
             self.outcomes.append((record.journal, None))
-            return changes
+            return [EncodedChange.of(change) for change in changes]
         self.outcomes.append((record.journal, why))
         self.rejected.append(
             Rejected(
@@ -186,18 +187,18 @@ class PartitionEngine:
         )
         return []
 
-    def tick(self, now: datetime) -> list[Change]:
-        return self.engine.advance(now)
+    def tick(self, now: datetime) -> list[EncodedChange]:
+        return self.engine.advance_encoded(now)
 
-    def owns(self, change: Change) -> bool:
+    def owns(self, change: EncodedChange) -> bool:
         entity = change.entity
         if entity == "incident":
             return True
         if entity == "district":
-            return partition_for(change.id.encode(), self.partitions) == self.partition
+            return partition_for(change.entity_id.encode(), self.partitions) == self.partition
         return self.partition == 0  # warnings and state-wide capacity
 
-    def owned(self, changes: Iterable[Change]) -> list[Change]:
+    def owned(self, changes: Iterable[EncodedChange]) -> list[EncodedChange]:
         return [change for change in changes if self.owns(change)]
 
     def clock(self) -> ClockRecord:
@@ -243,12 +244,28 @@ class PartitionEngine:
         return restored
 
 
-def encode_situation(change: Change) -> list[tuple[bytes, bytes | None]]:
+class _View(msgspec.Struct):
+    view: msgspec.Raw  # the view's JSON, not decoded
+
+
+_view_of: Final = msgspec.json.Decoder(_View)
+
+
+def removes(change: EncodedChange) -> bool:
+    """Whether ``change`` takes its entity out of the picture (its view is None): known from
+    the kind, except for a kind that removes only sometimes, whose payload is looked at."""
+    kind = change.kind
+    if kind in REMOVAL_KINDS:
+        return True
+    return kind in PARTIAL_REMOVAL_KINDS and bytes(_view_of.decode(change.payload).view) == b"null"
+
+
+def encode_situation(change: EncodedChange) -> list[tuple[bytes, bytes | None]]:
     """The situation-topic records of one change: its JSON under ``<entity>:<id>``, and for a
     change that removes its entity a tombstone after it (so compaction forgets the key)."""
     key = situation_key(change)
-    records: list[tuple[bytes, bytes | None]] = [(key, encode_change(change))]
-    if change.view is None:
+    records: list[tuple[bytes, bytes | None]] = [(key, change.payload)]
+    if removes(change):
         records.append((key, None))
     return records
 

@@ -9,7 +9,7 @@ from aiokafka.partitioner import murmur2 as kafka_murmur2  # type: ignore[import
 from hypothesis import given
 from hypothesis import strategies as st
 
-from correlation.changes import Change, DistrictUpdated, WarningExpired
+from correlation.changes import Change, DistrictUpdated, EncodedChange, WarningExpired
 from correlation.engine import Engine
 from correlation.picture import picture_json
 from correlation.rules import Rules
@@ -77,11 +77,12 @@ def test_recovery_from_snapshot_and_journal_equals_uninterrupted() -> None:
 def test_every_entity_is_published_by_exactly_one_partition() -> None:
     engines = [PartitionEngine(p, 4) for p in range(4)]
     at = datetime(2026, 11, 29, tzinfo=UTC)
-    changes: list[Change] = [
+    made: list[Change] = [
         DistrictUpdated(seq=1, at=at, entity="district", id=ags, view=None, reason="x")
         for ags in Engine().picture().districts
     ]
-    changes.append(WarningExpired(seq=1, at=at, entity="warning", id="wrn-1", view=None))
+    made.append(WarningExpired(seq=1, at=at, entity="warning", id="wrn-1", view=None))
+    changes = [EncodedChange.of(change) for change in made]
     owners = [[e.partition for e in engines if e.owns(c)] for c in changes]
     assert all(len(found) == 1 for found in owners)
     assert len({found[0] for found in owners}) == 4  # the districts spread over all partitions
