@@ -18,9 +18,13 @@ def test_bench_engine_measures_both_engines_on_the_same_scenario() -> None:
     assert data["reports"] == 3000
     # the same scenario gives the same number of changes in both engines
     assert data["changes"] == data["python_changes"] > 3000
+    # ... and every way of decoding it (process_line, decode_report first, Change objects)
+    assert data["changes_by_mode"] == [data["changes"]] * 4
+    assert data["decode_engine_by"] == "process_line"
     for key in (
         "engine_reports_per_s",
         "decode_engine_reports_per_s",
+        "decode_report_then_engine_reports_per_s",
         "decode_engine_change_objects_reports_per_s",
         "python_engine_reports_per_s",
         "python_decode_engine_reports_per_s",
