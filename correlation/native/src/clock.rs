@@ -28,12 +28,21 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 /// correlation/clock.py rfc3339: "2026-11-29T10:00:00Z"
 pub fn rfc3339(us: i64) -> String {
+    let mut b = Vec::with_capacity(20);
+    rfc3339_into(&mut b, us);
+    String::from_utf8(b).unwrap()
+}
+
+/// rfc3339, appended to `out` (the wire writer's buffer: no string of its own).
+pub fn rfc3339_into(out: &mut Vec<u8>, us: i64) {
     let secs = us.div_euclid(1_000_000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, mo, d) = civil_from_days(days);
     if !(0..=9999).contains(&y) {
-        return format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", y, mo, d, rem / 3600, (rem / 60) % 60, rem % 60);
+        let s = format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", y, mo, d, rem / 3600, (rem / 60) % 60, rem % 60);
+        out.extend_from_slice(s.as_bytes());
+        return;
     }
     let mut b = *b"0000-00-00T00:00:00Z";
     let two = |b: &mut [u8; 20], at: usize, v: i64| {
@@ -47,7 +56,31 @@ pub fn rfc3339(us: i64) -> String {
     two(&mut b, 11, rem / 3600);
     two(&mut b, 14, (rem / 60) % 60);
     two(&mut b, 17, rem % 60);
-    String::from_utf8(b.to_vec()).unwrap()
+    out.extend_from_slice(&b);
+}
+
+/// `v` in decimal, written at the end of `digits` (what `{}` writes, without the formatting
+/// machinery, which costs more than the engine's own work on a hot path).
+pub fn decimal(v: i64, digits: &mut [u8; 20]) -> &str {
+    let mut i = digits.len();
+    let mut u = v.unsigned_abs();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        i -= 1;
+        digits[i] = b'-';
+    }
+    std::str::from_utf8(&digits[i..]).unwrap()
+}
+
+pub fn push_int(out: &mut String, v: i64) {
+    out.push_str(decimal(v, &mut [0; 20]));
 }
 
 pub const ONSET: u8 = 0;

@@ -210,12 +210,17 @@ impl Board {
                     continue 'rules;
                 }
             }
-            let mut reason = format!("{} (", rule.text);
+            // written by hand: this runs for every district a change touches
+            let mut reason = String::with_capacity(rule.text.len() + 24 * rule.conds.len());
+            reason.push_str(&rule.text);
+            reason.push_str(" (");
             for (i, c) in rule.conds.iter().enumerate() {
                 if i > 0 {
                     reason.push_str(", ");
                 }
-                reason.push_str(&format!("{} = {}", cfg.vars[c.var].0, vals[c.var].unwrap()));
+                reason.push_str(&cfg.vars[c.var].0);
+                reason.push_str(" = ");
+                push_int(&mut reason, vals[c.var].unwrap());
             }
             reason.push(')');
             return (rule.level, reason);

@@ -66,15 +66,26 @@ impl Engine {
             .map(|(f, _)| &*cfg.families[*f])
             .collect();
         with.sort();
-        let reason = format!(
-            "{} joins {}: {:.0} m <= {:.0} m, {} s <= {} s",
-            cfg.families[obs.family],
-            with.join("+"),
-            d,
-            reach,
-            gap,
-            window.div_euclid(1_000_000)
-        );
+        // f"{d:.0f}" by hand (round half to even, as Python): a join happens for most reports
+        let whole = |x: f64| -> String {
+            let k = x.round_ties_even();
+            if k.abs() >= 9.0e15 || (k == 0.0 && x.is_sign_negative()) {
+                return format!("{:.0}", x);
+            }
+            let mut s = String::new();
+            push_int(&mut s, k as i64);
+            s
+        };
+        let mut reason = String::with_capacity(96);
+        for part in [&*cfg.families[obs.family], " joins ", &with.join("+"), ": ", &whole(d), " m <= "] {
+            reason.push_str(part);
+        }
+        reason.push_str(&whole(reach));
+        reason.push_str(" m, ");
+        push_int(&mut reason, gap);
+        reason.push_str(" s <= ");
+        push_int(&mut reason, window.div_euclid(1_000_000));
+        reason.push_str(" s");
         let link = Engine::new_link(&obs, inc.next_order, py_round(d, 1), gap, reason.into());
         // a dict assignment: an existing key keeps its place
         inc.links.insert(obs.thread.clone(), link);

@@ -73,7 +73,7 @@ impl<'de> Deserialize<'de> for PointGeometry {
                 f.write_str("a GeoJSON Point")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
-                let (mut kind, mut coordinates) = (None::<Text<'de>>, None::<Vec<f64>>);
+                let (mut kind, mut coordinates) = (None::<Text<'de>>, None::<Position>);
                 while let Some(key) = m.next_key::<Text<'de>>()? {
                     match &*key.0 {
                         "type" if kind.is_none() => kind = Some(m.next_value()?),
@@ -82,14 +82,39 @@ impl<'de> Deserialize<'de> for PointGeometry {
                     }
                 }
                 match (kind, coordinates) {
-                    (Some(k), Some(c)) if k.0 == "Point" && (2..=3).contains(&c.len()) => {
-                        Ok(PointGeometry(c[0] + 0.0, c[1] + 0.0)) // -0.0 + 0.0 is 0.0, as unsign_zero
+                    (Some(k), Some(Position(lon, lat))) if k.0 == "Point" => {
+                        Ok(PointGeometry(lon + 0.0, lat + 0.0)) // -0.0 + 0.0 is 0.0, as unsign_zero
                     }
                     _ => Err(de::Error::custom("not a plain Point")),
                 }
             }
         }
         d.deserialize_map(V)
+    }
+}
+
+/// `[lon, lat]` or `[lon, lat, altitude]` (read without a Vec: this is every report's).
+struct Position(f64, f64);
+
+impl<'de> Deserialize<'de> for Position {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Position;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("2 or 3 numbers")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                let short = || de::Error::custom("fewer than 2 numbers");
+                let lon: f64 = s.next_element()?.ok_or_else(short)?;
+                let lat: f64 = s.next_element()?.ok_or_else(short)?;
+                if s.next_element::<f64>()?.is_some() && s.next_element::<de::IgnoredAny>()?.is_some() {
+                    return Err(de::Error::custom("more than 3 numbers"));
+                }
+                Ok(Position(lon, lat))
+            }
+        }
+        d.deserialize_seq(V)
     }
 }
 
@@ -225,6 +250,21 @@ const FAMILIES: [&str; 11] = [
 /// ingest.report.EARLIEST and LATEST (1990-01-01, 2100-01-01 UTC) in microseconds.
 const EARLIEST_US: i64 = 631_152_000_000_000;
 const LATEST_US: i64 = 4_102_444_800_000_000;
+
+thread_local! {
+    /// The enumerations' strings as the engine holds them: cloned (a count), not allocated.
+    static SHARED: FxHashMap<&'static str, Str> = SOURCES
+        .iter()
+        .chain(&MSG_TYPES)
+        .chain(&SEVERITIES)
+        .chain(&FEED_FORMATS)
+        .map(|s| (*s, Arc::from(*s)))
+        .collect();
+}
+
+fn shared(name: &'static str) -> Str {
+    SHARED.with(|m| m[name].clone())
+}
 
 /// The member of `names` that `text` is, as a static string.
 fn one_of(text: &str, names: &[&'static str]) -> Option<&'static str> {
@@ -407,13 +447,13 @@ impl Raw<'_> {
             Some(_) => return None,
         };
         let rep = Rep {
-            source: Arc::from(source),
+            source: shared(source),
             source_id: string(&self.source_id),
             category: string(&self.category),
             t_us,
             sequence,
-            msg_type: Arc::from(msg_type),
-            severity: Arc::from(severity),
+            msg_type: shared(msg_type),
+            severity: shared(severity),
             onset_us,
             expires_us,
             geometry,
@@ -425,7 +465,7 @@ impl Raw<'_> {
             message_id: opt_string(&self.message_id),
             references: strings(&self.references),
             event: opt_string(&self.event),
-            feed_format: Arc::from(feed_format),
+            feed_format: shared(feed_format),
         };
         Some(Line { rep, status, received_us })
     }

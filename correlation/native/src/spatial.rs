@@ -93,6 +93,24 @@ pub fn py_round(x: f64, digits: usize) -> f64 {
         if s / p == x && s != 0.0 {
             return x;
         }
+        // Python rounds the exact binary value of x to `digits` decimals (half to even) and
+        // reads the decimal back. Unless x * p lies near a half, where its own rounding error
+        // could tip the choice, s is that decimal's numerator, and s / p (exact operands,
+        // correctly rounded division) is the double nearest to it, as reading back gives.
+        let y = x * p;
+        let near_half = ((y - y.trunc()).abs() - 0.5).abs() <= y.abs() * 1e-15 + 1e-9;
+        if !near_half && s.abs() < 9.0e15 {
+            let r = s / p;
+            return if r == 0.0 {
+                if x.is_sign_negative() {
+                    -0.0
+                } else {
+                    0.0
+                }
+            } else {
+                r
+            };
+        }
     }
     let s = format!("{:.*}", digits, x);
     let r: f64 = s.parse().unwrap();
