@@ -61,7 +61,7 @@ pub fn rfc3339_into(out: &mut Vec<u8>, us: i64) {
 
 /// `v` in decimal, written at the end of `digits` (what `{}` writes, without the formatting
 /// machinery, which costs more than the engine's own work on a hot path).
-pub fn decimal(v: i64, digits: &mut [u8; 20]) -> &str {
+pub fn decimal(v: i64, digits: &mut [u8; 20]) -> &[u8] {
     let mut i = digits.len();
     let mut u = v.unsigned_abs();
     loop {
@@ -76,11 +76,11 @@ pub fn decimal(v: i64, digits: &mut [u8; 20]) -> &str {
         i -= 1;
         digits[i] = b'-';
     }
-    std::str::from_utf8(&digits[i..]).unwrap()
+    &digits[i..]
 }
 
 pub fn push_int(out: &mut String, v: i64) {
-    out.push_str(decimal(v, &mut [0; 20]));
+    out.push_str(std::str::from_utf8(decimal(v, &mut [0; 20])).unwrap());
 }
 
 pub const ONSET: u8 = 0;

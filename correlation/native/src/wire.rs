@@ -121,7 +121,7 @@ impl Writer<'_> {
     }
 
     fn int(&mut self, v: i64) {
-        self.raw(decimal(v, &mut [0; 20]));
+        self.buf.extend_from_slice(decimal(v, &mut [0; 20]));
     }
 
     fn opt_int(&mut self, v: Option<i64>) {
