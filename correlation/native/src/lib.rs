@@ -21,6 +21,7 @@ mod reader;
 mod report;
 mod snapshot;
 mod spatial;
+mod validity;
 mod warnings;
 mod wire;
 
