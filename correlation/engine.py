@@ -159,15 +159,18 @@ class Engine:
         """:meth:`process` with the changes in their wire form (what the live path sends)."""
         return [EncodedChange.of(change) for change in self.process(report)]
 
-    def process_line(self, line: bytes) -> list[EncodedChange]:
-        """One log entry as a canonical JSON line, the way the runtime and the workers apply
-        it: the clock advances to its receipt time (``received_at``, if set), then the report
-        applies; the changes of both, encoded. A bad line raises
-        :class:`~ingest.errors.ReportInvalid` and changes nothing."""
-        report = decode_report(line)
+    def process_entry(self, report: Report) -> list[EncodedChange]:
+        """One log entry, the way the runtime and the workers apply it: the clock advances to
+        its receipt time (``received_at``, if set), then the report applies; the changes of
+        both, encoded."""
         changes = [] if report.received_at is None else self.advance_encoded(report.received_at)
         changes.extend(self.process_encoded(report))
         return changes
+
+    def process_line(self, line: bytes) -> list[EncodedChange]:
+        """:meth:`process_entry` of a canonical JSON line. A bad line raises
+        :class:`~ingest.errors.ReportInvalid` and changes nothing."""
+        return self.process_entry(decode_report(line))
 
     def advance_encoded(self, now: datetime) -> list[EncodedChange]:
         """:meth:`advance` with the changes in their wire form."""

@@ -111,10 +111,8 @@ def apply_log(
     """
     changes: list[EncodedChange] = []
     for report in reports:
-        if report.received_at is not None:
-            changes.extend(engine.advance_encoded(report.received_at))
         try:
-            changes.extend(engine.process_encoded(report))
+            changes.extend(engine.process_entry(report))
         except Exception:
             # A report the engine cannot digest must not stop the picture for everyone; the
             # same failure recurs on replay, so skipping it keeps replays identical.

@@ -52,6 +52,9 @@ class NativeEngine:
     """:meth:`process`, the changes already encoded (``EncodedChange.of`` of each, payload
     written in Rust without building the Change objects): what the live path sends."""
 
+    process_entry: Callable[[Report], list[EncodedChange]]
+    """One log entry (see :meth:`Engine.process_entry`)."""
+
     process_line: Callable[[bytes], list[EncodedChange]]
     """One log entry as a canonical JSON line (see :meth:`Engine.process_line`), read by the
     engine's own reader in Rust: it vouches for a line only when ``decode_report`` would accept
@@ -72,6 +75,7 @@ class NativeEngine:
         )
         self.process = self._core.process  # the hot path, without a Python frame around it
         self.process_encoded = self._core.process_encoded
+        self.process_entry = self._core.process_entry
         self.process_line = self._core.process_line
 
     # -- clock ----------------------------------------------------------------------------------

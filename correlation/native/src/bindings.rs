@@ -88,25 +88,24 @@ impl Core {
         self.encoded(py)
     }
 
-    /// One log entry as a canonical JSON line: the clock advances to its receipt time, if it
-    /// has one, then the report applies; the changes of both as EncodedChange. A line the
-    /// reader cannot vouch for goes through ingest.report.decode_report, which raises
-    /// ReportInvalid for a bad one (and then nothing has changed).
+    /// One log entry: the clock advances to its receipt time, if it has one, then the report
+    /// applies; the changes of both as EncodedChange.
+    fn process_entry(&mut self, py: Python<'_>, report: &Bound<'_, PyAny>) -> PyResult<PyObject> {
+        self.entry(py, report)?;
+        self.encoded(py)
+    }
+
+    /// process_entry of a canonical JSON line. A line the reader cannot vouch for goes through
+    /// ingest.report.decode_report, which raises ReportInvalid for a bad one (and then nothing
+    /// has changed).
     fn process_line(&mut self, py: Python<'_>, line: &Bound<'_, PyBytes>) -> PyResult<PyObject> {
         let helper = self.helper.bind(py).clone();
         let Some(read) = reader::read(line.as_bytes()) else {
             let report = helper.call_method1(intern!(py, "decode"), (line,))?;
-            let received = report.getattr(intern!(py, "received_at"))?;
-            if !received.is_none() {
-                self.advance_step(py, &received)?;
-            }
-            self.apply(py, &report)?;
-            return self.encoded(py);
+            return self.process_entry(py, &report);
         };
         if let Some(received_us) = read.received_us {
-            let geo = PyGeo::new(&helper, None);
-            self.engine.advance(received_us, &geo, py);
-            self.raised(geo)?;
+            self.advance_to(py, received_us)?;
         }
         if read.status == self.engine.cfg.status {
             let geo = PyGeo::of_line(&helper, line);
@@ -305,10 +304,23 @@ impl Core {
 
     fn advance_step(&mut self, py: Python<'_>, now: &Bound<'_, PyAny>) -> PyResult<()> {
         let now_us = self.to_us(py, now)?;
+        self.advance_to(py, now_us)
+    }
+
+    fn advance_to(&mut self, py: Python<'_>, now_us: i64) -> PyResult<()> {
         let helper = self.helper.bind(py).clone();
         let geo = PyGeo::new(&helper, None);
         self.engine.advance(now_us, &geo, py);
         self.raised(geo)
+    }
+
+    /// A log entry: the clock to its receipt time (if it has one), then the report.
+    fn entry(&mut self, py: Python<'_>, report: &Bound<'_, PyAny>) -> PyResult<()> {
+        let received = report.getattr(intern!(py, "received_at"))?;
+        if !received.is_none() {
+            self.advance_step(py, &received)?;
+        }
+        self.apply(py, report).map(|_| ())
     }
 
     /// An exception of a shapely callback during the call: raised, and the call's changes

@@ -80,15 +80,19 @@ def test_lines_give_the_python_engines_changes(rules: Rules, districts: District
     assert vouched >= 0.97 * len(lines)
 
 
-def test_lines_and_reports_mix_on_one_engine(rules: Rules, districts: Districts) -> None:
+def test_lines_and_entries_mix_on_one_engine(rules: Rules, districts: Districts) -> None:
+    """``process_entry`` (the runtime's way, a Report) and ``process_line`` are one step."""
     rng = random.Random(9)
     python = Engine(rules, districts)
     native = NativeEngine(rules, districts)
-    for r in _stream(rng, 3_000):
+    for offset, r in enumerate(_stream(rng, 3_000), 1):
+        if rng.random() < 0.3:
+            received = r.observed_at + timedelta(seconds=rng.uniform(0, 30))
+            r = with_server_fields(r, received_at=received.astimezone(UTC), offset=offset)
         if rng.random() < 0.5:
-            assert native.process_line(encode_report(r)) == python.process_encoded(r)
+            assert native.process_line(encode_report(r)) == python.process_entry(r)
         else:
-            assert native.process_encoded(r) == python.process_line(encode_report(r))
+            assert native.process_entry(r) == python.process_line(encode_report(r))
     _same_state(python, native)
 
 
